@@ -1,0 +1,25 @@
+"""gfr web app: ``python app.py`` (also the entry point of the Hugging Face Space).
+
+Thin by design: the layout lives in ``demo/``; models load lazily on first use.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def main() -> None:
+    from demo import build_demo
+
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=1, max_size=16).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""GFPGAN (Wang et al., CVPR 2021): a U-Net that predicts StyleGAN2 w+ latents and SFT conditions.
+
+``flavour='clean'`` is GFPGANv1Clean (the v1.2 / v1.3 / v1.4 releases); ``flavour='original'`` is the
+paper's GFPGANv1 (equalized layers, FIR resampling in the encoder and the decoder).
+
+Data flow for an input (B,3,S,S) in [-1,1], ``L = log2(S)``:
+
+1. ``conv_body_first`` (1x1) then ``L-2`` down ResBlocks S -> 4; each block output is a U-Net skip.
+2. ``final_conv`` at 4x4, then ``final_linear`` on the C,H,W-flattened feature -> (B, 2L-2, D) w+.
+3. For each level 8..S: add the skip (at the lower resolution), an up ResBlock, then two
+   :class:`ConditionBranch` heads give the SFT scale and shift; ``toRGB`` gives an auxiliary image.
+4. The StyleGAN2 decoder renders the w+ with SFT after each level's upsampling conv.
+
+The decoder's mapping network is stored in the released checkpoints but never used by restoration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from ..nn import ConditionBranch, ConvLayer, EqualLinear, Flavour, NoiseMode, ResBlock
+from .stylegan2 import StyleGAN2Generator, channel_table
+
+__all__ = ["GFPGAN", "Conditions"]
+
+Conditions = list[tuple[Tensor, Tensor]]
+"""Per-level SFT (scale, shift) pairs, level j at resolution ``2**(j+3)``."""
+
+
+class GFPGAN(nn.Module):
+    """GFPGAN restorer: degradation-removal U-Net + StyleGAN2 decoder with channel-split SFT."""
+
+    def __init__(
+        self,
+        *,
+        out_size: int = 512,  # input and output resolution
+        num_style_feat: int = 512,  # latent dimensionality
+        channel_multiplier: int = 2,  # decoder width multiplier for resolutions >= 64 (v1: 1)
+        narrow: float = 1.0,  # global width multiplier; the U-Net is half as wide as the decoder
+        sft_half: bool = True,  # channel-split SFT (modulate half of the decoder channels)
+        flavour: Flavour = "clean",  # 'clean' (v1.2/v1.3/v1.4) or 'original' (v1, paper model)
+        num_mlp: int = 8,  # depth of the decoder's (unused) mapping network
+        lr_mlp: float = 0.01,  # decoder mapping lr multiplier (original flavour)
+        resample_taps: Sequence[float] = (1, 3, 3, 1),  # FIR taps (original flavour)
+    ) -> None:
+        super().__init__()
+        self.out_size = out_size
+        self.sft_half = sft_half
+        self.flavour: Flavour = flavour
+        eq = flavour == "original"
+        act = "scaled_lrelu" if eq else "lrelu"
+        unet = channel_table(out_size, channel_multiplier=channel_multiplier, narrow=narrow * 0.5)
+        log_size = out_size.bit_length() - 1
+        self.num_ws = 2 * log_size - 2
+        self.num_style_feat = num_style_feat
+
+        self.conv_body_first = ConvLayer(3, unet[out_size], 1, activation=act, equalized=eq)
+        self.conv_body_down = nn.ModuleList(
+            ResBlock(unet[2**i], unet[2 ** (i - 1)], mode="down", flavour=flavour, resample_taps=resample_taps)
+            for i in range(log_size, 2, -1)
+        )
+        self.final_conv = ConvLayer(unet[4], unet[4], 3, activation=act, equalized=eq)
+        self.final_linear = EqualLinear(unet[4] * 16, self.num_ws * num_style_feat, equalized=eq)
+        ups, scales, shifts, rgbs = [], [], [], []
+        for i in range(3, log_size + 1):
+            c_in, c_out = unet[2 ** (i - 1)], unet[2**i]
+            sft_ch = c_out if sft_half else 2 * c_out
+            ups.append(ResBlock(c_in, c_out, mode="up", flavour=flavour))
+            scales.append(ConditionBranch(c_out, sft_ch, equalized=eq, bias_init=1.0))
+            shifts.append(ConditionBranch(c_out, sft_ch, equalized=eq))
+            rgbs.append(ConvLayer(c_out, 3, 1, equalized=eq))
+        self.conv_body_up = nn.ModuleList(ups)
+        self.condition_scale = nn.ModuleList(scales)
+        self.condition_shift = nn.ModuleList(shifts)
+        self.toRGB = nn.ModuleList(rgbs)
+        self.stylegan_decoder = StyleGAN2Generator(
+            size=out_size,
+            style_dim=num_style_feat,
+            n_mlp=num_mlp,
+            channel_multiplier=channel_multiplier,
+            narrow=narrow,
+            lr_mlp=lr_mlp,
+            flavour=flavour,
+            resample_taps=resample_taps,
+        )
+
+    def encode(self, x: Tensor, *, return_rgb: bool = False) -> tuple[Tensor, Conditions, list[Tensor]]:
+        """Run the U-Net.
+
+        Args:
+            x: (B,3,S,S) degraded face in [-1,1].
+            return_rgb: Also compute the auxiliary per-level RGB images (used by the pyramid loss).
+
+        Returns:
+            latents (B,2L-2,D) w+, SFT conditions (one (scale, shift) per level 8..S), and the
+            auxiliary images (B,3,r,r) per level (empty unless ``return_rgb``).
+        """
+        feat = self.conv_body_first(x)
+        skips = []
+        for block in self.conv_body_down:
+            feat = block(feat)
+            skips.append(feat)
+        feat = self.final_conv(feat)
+        latents = self.final_linear(feat.flatten(1)).reshape(x.shape[0], self.num_ws, self.num_style_feat)
+        conditions: Conditions = []
+        rgbs: list[Tensor] = []
+        for i, up in enumerate(self.conv_body_up):
+            feat = up(feat + skips[-1 - i])
+            conditions.append((self.condition_scale[i](feat), self.condition_shift[i](feat)))
+            if return_rgb:
+                rgbs.append(self.toRGB[i](feat))
+        return latents, conditions, rgbs
+
+    def decode(
+        self, latents: Tensor, conditions: Conditions | None, *, noise_mode: NoiseMode = "const", fused: bool = True
+    ) -> Tensor:
+        """Render (B,num_ws,D) latents with SFT ``conditions`` -> (B,3,S,S), nominally in [-1,1]."""
+        return self.stylegan_decoder.synthesis(
+            latents, conditions=conditions, sft_half=self.sft_half, noise_mode=noise_mode, fused=fused
+        )
+
+    def forward(self, x: Tensor, *, noise_mode: NoiseMode = "const") -> Tensor:
+        """Restore (B,3,S,S) faces in [-1,1] -> (B,3,S,S), not clamped.
+
+        ``noise_mode='random'`` reproduces the official inference (fresh noise per call); the default
+        ``'const'`` uses the checkpoint's stored noise maps, so the same input gives the same output.
+        """
+        latents, conditions, _ = self.encode(x)
+        return self.decode(latents, conditions, noise_mode=noise_mode)

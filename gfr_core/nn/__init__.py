@@ -1,0 +1,27 @@
+"""Shared pure-PyTorch building blocks: equalized layers, resampling, modulated conv and SFT."""
+
+from .layers import Activation, ConvLayer, EqualLinear, ResBlock, bias_act, pixel_norm
+from .modconv import Flavour, ModulatedConv2d, NoiseMode, StyleConv, ToRGB
+from .resample import Blur, Upsample2x, fir_kernel, resize_bilinear, upfirdn2d
+from .sft import ConditionBranch, apply_sft
+
+__all__ = [
+    "Activation",
+    "Blur",
+    "ConditionBranch",
+    "ConvLayer",
+    "EqualLinear",
+    "Flavour",
+    "ModulatedConv2d",
+    "NoiseMode",
+    "ResBlock",
+    "StyleConv",
+    "ToRGB",
+    "Upsample2x",
+    "apply_sft",
+    "bias_act",
+    "fir_kernel",
+    "pixel_norm",
+    "resize_bilinear",
+    "upfirdn2d",
+]

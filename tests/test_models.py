@@ -1,0 +1,104 @@
+"""Behaviour of the architectures beyond parity: noise modes, formulations, latents, shapes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gfr_core.convert import UnmatchedKeysError, convert_state_dict
+from gfr_core.models import GFPGAN, GPEN, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
+from gfr_core.nn import ModulatedConv2d
+
+
+def _tiny_gfpgan(flavour="clean"):
+    torch.manual_seed(0)
+    return GFPGAN(out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, flavour=flavour).eval()
+
+
+@pytest.mark.parametrize("flavour", ["clean", "original"])
+@pytest.mark.parametrize("up,demod", [(False, True), (True, True), (False, False)])
+def test_fused_and_unfused_modconv_agree(flavour, up, demod):
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(8, 6, 3 if demod else 1, style_dim=5, up=up, demodulate=demod, flavour=flavour)
+    x, w = torch.randn(3, 8, 8, 8), torch.randn(3, 5)
+    a, b = conv(x, w, fused=True), conv(x, w, fused=False)
+    assert a.shape == b.shape == (3, 6, 16 if up else 8, 16 if up else 8)
+    assert (a - b).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("flavour", ["clean", "original"])
+def test_noise_modes(flavour):
+    g = StyleGAN2Generator(size=16, style_dim=8, channel_multiplier=1, narrow=1 / 16, flavour=flavour).eval()
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        c1, _ = g(z, noise_mode="const")
+        c2, _ = g(z, noise_mode="const")
+        r1, _ = g(z, noise_mode="random")
+        r2, _ = g(z, noise_mode="random")
+        n, _ = g(z, noise_mode="none")
+    for p in g.parameters():
+        if p.shape == (1,):
+            p.data.fill_(0.5)  # noise strengths
+    assert torch.equal(c1, c2)
+    with torch.no_grad():
+        assert not torch.equal(*[g(z, noise_mode="random")[0] for _ in range(2)])
+        assert not torch.equal(g(z, noise_mode="none")[0], g(z, noise_mode="const")[0])
+    with pytest.raises(ValueError, match="noise_mode"):
+        g(z, noise_mode="sometimes")  # type: ignore[arg-type]
+    assert c1.shape == r1.shape == n.shape == (2, 3, 16, 16)
+
+
+def test_truncation_and_latents():
+    g = StyleGAN2Generator(size=16, style_dim=8, narrow=1 / 16).eval()
+    g.update_w_avg(num_samples=256)
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        _, ws = g(z, return_latents=True)
+        _, ws0 = g(z, truncation_psi=0.0, return_latents=True)
+    assert ws.shape == (4, g.num_ws, 8)
+    assert torch.allclose(ws0, g.w_avg.expand_as(ws0))
+    mixed = mix_latents(ws[:1], ws[1:2], 3)
+    assert torch.equal(mixed[0, :3], ws[0, :3]) and torch.equal(mixed[0, 3:], ws[1, 3:])
+    with pytest.raises(ValueError, match="input_is_latent"):
+        g(ws)
+
+
+def test_gfpgan_encode_exposes_latents_and_conditions():
+    m = _tiny_gfpgan()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        latents, conds, rgbs = m.encode(x, return_rgb=True)
+        out = m(x)
+        again = m.decode(latents, conds)
+        no_sft = m.decode(latents, None)
+    assert latents.shape == (2, m.num_ws, 16)
+    assert [c[0].shape[-1] for c in conds] == [8, 16, 32]
+    assert [r.shape[-1] for r in rgbs] == [8, 16, 32]
+    assert torch.equal(out, again) and out.shape == (2, 3, 32, 32)
+    assert not torch.allclose(out, no_sft)
+
+
+def test_gpen_shapes_and_determinism():
+    torch.manual_seed(0)
+    m = GPEN(size=32, style_dim=16, channel_multiplier=1, narrow=1 / 16).eval()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(m(x), m(x))
+        assert m(x).shape == (1, 3, 32, 32)
+
+
+def test_discriminator_shapes_and_grad():
+    d = StyleGAN2Discriminator(size=32, narrow=1 / 16)
+    x = torch.randn(4, 3, 32, 32, requires_grad=True)
+    y = d(x)
+    assert y.shape == (4, 1)
+    y.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_converter_refuses_foreign_checkpoints():
+    gpen_sd = GPEN(size=32, style_dim=16, channel_multiplier=1, narrow=1 / 16).state_dict()
+    with pytest.raises(UnmatchedKeysError, match="cannot place"):
+        convert_state_dict("gfpgan_clean", gpen_sd)
+    with pytest.raises(KeyError, match="unknown converter"):
+        convert_state_dict("nope", {})
