@@ -2,10 +2,12 @@
 
 Public API::
 
-    from gfr_core import list_models, load_model
-    model = load_model("gfpgan-v1.4")          # downloads from the Hub (pinned, sha256-checked)
+    from gfr_core import FaceRestorer, list_models, load_model
+    restorer = FaceRestorer.from_pretrained("gfpgan-v1.4")   # Hub download, pinned and sha256-checked
+    result = restorer(rgb_uint8)                              # RestoreResult(image, faces, ...)
 """
 
+from .face import Detection, detect_faces
 from .hub import (
     ChecksumError,
     ModelCard,
@@ -15,23 +17,37 @@ from .hub import (
     get_card,
     list_models,
     load_model,
+    save_checkpoint,
 )
+from .imageio import ImageInputError, LoadedImage, read_image, write_image
 from .models import GFPGAN, GPEN, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
+from .restore import DEFAULT_FIDELITY, FaceRestorer, FaceResult, RestoreResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_FIDELITY",
     "GFPGAN",
     "GPEN",
     "ChecksumError",
+    "Detection",
+    "FaceRestorer",
+    "FaceResult",
+    "ImageInputError",
+    "LoadedImage",
     "ModelCard",
     "ModelUnavailableError",
+    "RestoreResult",
     "StyleGAN2Discriminator",
     "StyleGAN2Generator",
     "UnknownModelError",
     "UnsafeCheckpointError",
+    "detect_faces",
     "get_card",
     "list_models",
     "load_model",
     "mix_latents",
+    "read_image",
+    "save_checkpoint",
+    "write_image",
 ]

@@ -6,6 +6,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
+
+DEFAULT_MODEL = "gfpgan-v1.4"
 
 __all__ = ["main"]
 
@@ -41,6 +44,72 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+_EXT_BY_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+
+
+def _collect_inputs(paths: list[str]) -> list[tuple[Path, Path]]:
+    """(file, path relative to its input root) for every image file named or found under a folder."""
+    found: list[tuple[Path, Path]] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+                    found.append((f, f.relative_to(p)))
+        elif p.exists():
+            found.append((p, Path(p.name)))
+        else:
+            raise UserError(f"{p}: no such file or folder")
+    if not found:
+        raise UserError(f"no images found in {' '.join(paths)} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .imageio import ImageInputError, read_image, write_image
+    from .restore import FaceRestorer
+
+    if not 0 <= args.fidelity <= 1:
+        raise UserError(f"--fidelity must be in [0, 1], got {args.fidelity}")
+    if not 1 <= args.upscale <= 8:
+        raise UserError(f"--upscale must be between 1 and 8, got {args.upscale}")
+    inputs = _collect_inputs(args.inputs)
+    outdir = Path(args.output)
+    input_files = {f.resolve() for f, _ in inputs}
+    restorer = FaceRestorer.from_pretrained(args.model, device=args.device)
+    failures = 0
+    bar = tqdm(inputs, unit="img", disable=len(inputs) < 2 or args.quiet, file=sys.stderr)
+    for src, rel in bar:
+        try:
+            img = read_image(src)
+            res = restorer(img, upscale=args.upscale, fidelity=args.fidelity, only_center_face=args.only_center_face, aligned=args.aligned)
+            ext = args.ext if args.ext != "auto" else _EXT_BY_FORMAT.get(img.format or "", ".png")
+            if ext in (".jpg",) and img.alpha is not None:
+                ext = ".png"  # keep the alpha channel
+            dst = (outdir / rel).with_suffix(ext)
+            if dst.resolve() in input_files:
+                raise UserError(f"{dst} is an input file; choose another output folder")
+            write_image(dst, res.image, overwrite=args.overwrite)
+            if args.save_faces:
+                for i, face in enumerate(res.faces):
+                    stem = outdir / "faces" / rel.with_suffix("")
+                    write_image(stem.parent / f"{stem.name}_{i:02d}_input.png", face.aligned, overwrite=args.overwrite)
+                    write_image(stem.parent / f"{stem.name}_{i:02d}_restored.png", face.restored, overwrite=args.overwrite)
+            note = "; ".join(res.messages)
+            log_line = f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
+            if not args.quiet:
+                tqdm.write(log_line, file=sys.stderr)
+        except (ImageInputError, UserError, FileExistsError, ValueError) as exc:
+            failures += 1
+            tqdm.write(f"gfr: error: {exc}", file=sys.stderr)
+    if failures:
+        print(f"gfr: {failures} of {len(inputs)} file(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gfr", description="GAN-prior face restoration.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -50,6 +119,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("download", help="fetch checkpoints from the Hub into the local cache")
     p.add_argument("names", nargs="+", help="model names from `gfr models`")
     p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("restore", help="restore every face in photos (files and folders)")
+    p.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or checkpoint path (default {DEFAULT_MODEL})")
+    p.add_argument("--upscale", type=float, default=2, help="output size / input size, 1-8 (default 2)")
+    p.add_argument("--fidelity", type=float, default=0.5,
+                   help="0 = prior only, 0.5 = model output (default), 1 = input face unchanged")
+    p.add_argument("--only-center-face", action="store_true", help="restore only the most central face")
+    p.add_argument("--aligned", action="store_true", help="inputs are aligned face crops (skip detection)")
+    p.add_argument("--save-faces", action="store_true", help="also write each aligned input and restored crop")
+    p.add_argument("--ext", choices=["auto", ".png", ".jpg", "png", "jpg"], default="auto", help="output format (auto: as input)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_restore)
     return parser
 
 
@@ -58,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     from .hub import ChecksumError, ModelUnavailableError, UnknownModelError, UnsafeCheckpointError
 
     args = _build_parser().parse_args(argv)
+    if getattr(args, "ext", "auto") in ("png", "jpg"):
+        args.ext = "." + args.ext
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     func: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -47,6 +47,7 @@ __all__ = [
     "load_model",
     "register",
     "resolve_file",
+    "save_checkpoint",
     "sha256_file",
 ]
 
@@ -294,8 +295,52 @@ def load_checkpoint(path: str | Path) -> Any:
 # Models
 
 
+def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, config: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> Path:
+    """Write a self-describing ``.safetensors`` checkpoint of one of our architectures.
+
+    The architecture name and constructor config are stored in the file's metadata, so
+    ``load_model(path)`` rebuilds the model without a registry entry. A generator's ``w_avg`` is kept too.
+    """
+    import json
+
+    from safetensors.torch import save_file
+
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {arch!r}")
+    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if isinstance(model, StyleGAN2Generator):
+        sd[_W_AVG_KEY] = model.w_avg.detach().cpu()
+    meta = {"gfr_arch": arch, "gfr_config": json.dumps(dict(config)), **(metadata or {})}
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    save_file(sd, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+_W_AVG_KEY = "_w_avg"
+
+
+def _read_native(path: Path) -> tuple[str, dict[str, Any]] | None:
+    """(arch, config) from a checkpoint written by :func:`save_checkpoint`, else None."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:
+        raise ChecksumError(f"{path}: not a readable safetensors file ({exc}); download or export it again") from None
+    if "gfr_arch" not in meta:
+        return None
+    return meta["gfr_arch"], json.loads(meta["gfr_config"])
+
+
 def _load_into(card: ModelCard, obj: Any, device: str | torch.device) -> nn.Module:
     sd, extras = unwrap_checkpoint(obj)
+    if _W_AVG_KEY in sd:
+        extras["latent_avg"] = sd.pop(_W_AVG_KEY)
     converted = convert_state_dict(card.converter, sd)
     model = build_model(card)
     model.load_state_dict(converted, strict=True)
@@ -344,6 +389,12 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
     if str(name_or_path) not in _REGISTRY and (path.suffix in (".pth", ".pt", ".ckpt", ".safetensors") or path.exists()):
         if not path.is_file():
             raise ModelUnavailableError(f"{path}: no such checkpoint file")
+        native = _read_native(path) if path.suffix == ".safetensors" and arch is None else None
+        if native is not None:
+            arch_name, config = native
+            card = ModelCard(name=path.stem, arch=arch_name, config=config, task="restore" if arch_name != "stylegan2" else "prior",
+                             filename=str(path), converter="native", license="see file", paper="")
+            return _load_into(card, load_checkpoint(path), device)
         obj = load_checkpoint(path)
         card = get_card(arch) if arch else _guess_card(obj)
         log.info("loading %s as %s", path, card.name)

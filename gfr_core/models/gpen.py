@@ -72,7 +72,13 @@ class GPEN(nn.Module):
         noise = [ordered[0]] + [f for f in ordered[1:] for _ in range(2)]
         return self.generator.synthesis(self.generator.broadcast(w), noise=noise)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Restore (B,3,S,S) faces in [-1,1] -> (B,3,S,S), not clamped. Deterministic."""
+    def forward(self, x: Tensor, *, spatial_strength: float = 1.0) -> Tensor:
+        """Restore (B,3,S,S) faces in [-1,1] -> (B,3,S,S), not clamped. Deterministic.
+
+        ``spatial_strength`` scales the injected encoder features: 1 is the trained model, 0 renders the
+        encoder's latent through the prior without spatial guidance.
+        """
         w, feats = self.encode(x)
+        if spatial_strength != 1.0:
+            feats = [f * spatial_strength for f in feats]
         return self.decode(w, feats)

@@ -1,0 +1,22 @@
+"""Face pipeline as pure functions: detect -> align -> (restore) -> paste."""
+
+from .align import BORDER_RGB, FFHQ_TEMPLATE_512, AlignedFace, align_face, estimate_similarity, template
+from .detect import DETECTORS, Detection, Detector, detect_faces, select_center_face
+from .paste import face_mask, inverse_affine, paste_face
+
+__all__ = [
+    "BORDER_RGB",
+    "DETECTORS",
+    "FFHQ_TEMPLATE_512",
+    "AlignedFace",
+    "Detection",
+    "Detector",
+    "align_face",
+    "detect_faces",
+    "estimate_similarity",
+    "face_mask",
+    "inverse_affine",
+    "paste_face",
+    "select_center_face",
+    "template",
+]

@@ -1,0 +1,111 @@
+"""Face detection with five landmarks. MTCNN (weights ship inside ``facenet-pytorch``) works offline."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+__all__ = ["DETECTORS", "Detection", "Detector", "detect_faces", "select_center_face"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected face, in photo pixel coordinates."""
+
+    box: np.ndarray  # (4,) x1, y1, x2, y2
+    landmarks: np.ndarray  # (5,2) (x, y): image-left eye, image-right eye, nose, mouth left, mouth right
+    score: float  # detector confidence in [0, 1]
+
+    @property
+    def size(self) -> float:
+        """Geometric mean of the box width and height."""
+        w, h = self.box[2] - self.box[0], self.box[3] - self.box[1]
+        return float(np.sqrt(max(w, 0) * max(h, 0)))
+
+
+Detector = Callable[[np.ndarray], list[Detection]]
+"""A detector maps an (H,W,3) uint8 RGB photo to detections."""
+
+
+@functools.lru_cache(maxsize=4)
+def _mtcnn(device: str, min_face_size: int):
+    from facenet_pytorch import MTCNN
+
+    return MTCNN(keep_all=True, min_face_size=min_face_size, device=torch.device(device), post_process=False)
+
+
+def _detect_mtcnn(image: np.ndarray, *, device: str, min_face_size: int) -> list[Detection]:
+    net = _mtcnn(device, max(8, int(min_face_size)))
+    with torch.inference_mode():
+        boxes, probs, points = net.detect(image, landmarks=True)
+    if boxes is None:
+        return []
+    return [Detection(box=b.astype(np.float64), landmarks=p.astype(np.float64), score=float(s)) for b, s, p in zip(boxes, probs, points)]
+
+
+DETECTORS: dict[str, Callable[..., list[Detection]]] = {"mtcnn": _detect_mtcnn}
+
+
+def detect_faces(
+    image: np.ndarray,
+    *,
+    detector: str = "mtcnn",
+    device: str = "cpu",
+    score_threshold: float = 0.9,
+    min_face_size: float = 16.0,
+    max_side: int = 1280,
+) -> list[Detection]:
+    """Detect faces and their five landmarks.
+
+    Large photos are searched on a copy whose longer side is ``max_side`` pixels; coordinates are mapped
+    back to the full-size photo.
+
+    Args:
+        image: (H,W,3) uint8 RGB.
+        detector: Name from :data:`DETECTORS`.
+        device: Torch device for the detector network.
+        score_threshold: Minimum confidence.
+        min_face_size: Minimum face box size, in photo pixels.
+        max_side: Longest side the detector sees.
+
+    Returns:
+        Detections sorted by decreasing box size.
+    """
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; choose one of {sorted(DETECTORS)}")
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    sx, sy = w / small.shape[1], h / small.shape[0]
+    if min(small.shape[:2]) < max(12, min_face_size * scale):
+        return []  # smaller than the smallest face the detector can see
+    found = DETECTORS[detector](small, device=device, min_face_size=max(8.0, min_face_size * scale))
+    out = []
+    for d in found:
+        det = Detection(
+            box=d.box * np.array([sx, sy, sx, sy]),
+            landmarks=d.landmarks * np.array([sx, sy]),
+            score=d.score,
+        )
+        if det.score >= score_threshold and det.size >= min_face_size:
+            out.append(det)
+    out.sort(key=lambda d: -d.size)
+    log.debug("detected %d face(s) in %dx%d photo", len(out), w, h)
+    return out
+
+
+def select_center_face(detections: list[Detection], width: int, height: int) -> list[Detection]:
+    """Keep only the face whose box centre is closest to the photo centre (empty stays empty)."""
+    if not detections:
+        return []
+    c = np.array([width / 2, height / 2])
+    best = min(detections, key=lambda d: float(np.linalg.norm((d.box[:2] + d.box[2:]) / 2 - c)))
+    return [best]
