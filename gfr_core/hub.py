@@ -95,6 +95,7 @@ class ModelCard:
     revision: str = "main"  # pinned Hub revision (a commit hash where known)
     sha256: str | None = None  # expected file checksum; None only where no trusted value is known
     size_bytes: int | None = None  # expected file size
+    crop_zoom: float = 1.0  # alignment template zoom the model expects (gfr_core.face.template)
     description: str = ""  # one line for listings
     extras: Mapping[str, Any] = field(default_factory=dict)  # e.g. training record of embedded models
 
@@ -321,8 +322,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, config: Ma
 _W_AVG_KEY = "_w_avg"
 
 
-def _read_native(path: Path) -> tuple[str, dict[str, Any]] | None:
-    """(arch, config) from a checkpoint written by :func:`save_checkpoint`, else None."""
+def _read_native(path: Path) -> tuple[str, dict[str, Any], float] | None:
+    """(arch, config, crop zoom) from a checkpoint written by :func:`save_checkpoint`, else None."""
     import json
 
     from safetensors import safe_open
@@ -334,7 +335,7 @@ def _read_native(path: Path) -> tuple[str, dict[str, Any]] | None:
         raise ChecksumError(f"{path}: not a readable safetensors file ({exc}); download or export it again") from None
     if "gfr_arch" not in meta:
         return None
-    return meta["gfr_arch"], json.loads(meta["gfr_config"])
+    return meta["gfr_arch"], json.loads(meta["gfr_config"]), float(meta.get("gfr_crop_zoom", 1.0))
 
 
 def _load_into(card: ModelCard, obj: Any, device: str | torch.device) -> nn.Module:
@@ -391,10 +392,12 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
             raise ModelUnavailableError(f"{path}: no such checkpoint file")
         native = _read_native(path) if path.suffix == ".safetensors" and arch is None else None
         if native is not None:
-            arch_name, config = native
+            arch_name, config, zoom = native
             card = ModelCard(name=path.stem, arch=arch_name, config=config, task="restore" if arch_name != "stylegan2" else "prior",
-                             filename=str(path), converter="native", license="see file", paper="")
-            return _load_into(card, load_checkpoint(path), device)
+                             filename=str(path), converter="native", license="see file", paper="", crop_zoom=zoom)
+            model = _load_into(card, load_checkpoint(path), device)
+            model.crop_zoom = zoom  # carried for FaceRestorer.from_pretrained(path)
+            return model
         obj = load_checkpoint(path)
         card = get_card(arch) if arch else _guess_card(obj)
         log.info("loading %s as %s", path, card.name)
@@ -519,4 +522,20 @@ for _card in (
         description="StyleGAN2 config-f FFHQ 1024 px (rosinality conversion, g_ema + latent_avg)",
     ),
 ):
+    register(_card)
+
+
+def _embedded_cards() -> list[ModelCard]:
+    """Cards of the models this project trains and ships (gfr_core/weights/), from their metadata files."""
+    import json
+
+    wdir = Path(__file__).resolve().parent / "weights"
+    cards = []
+    for meta in sorted(wdir.glob("*.json")):
+        info = json.loads(meta.read_text())
+        cards.append(ModelCard(**info))
+    return cards
+
+
+for _card in _embedded_cards():
     register(_card)

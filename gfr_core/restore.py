@@ -83,6 +83,7 @@ class FaceRestorer:
         device: str | torch.device = "cpu",
         detector: str = "mtcnn",
         max_batch: int = 8,
+        crop_zoom: float = 1.0,
     ) -> None:
         """Wrap a restoration network.
 
@@ -93,6 +94,7 @@ class FaceRestorer:
             device: Device the model runs on.
             detector: Face detector name (see :data:`gfr_core.face.DETECTORS`).
             max_batch: Most faces per forward pass (bounds memory on photos with many faces).
+            crop_zoom: Template zoom the model was trained with (see :func:`gfr_core.face.template`).
         """
         self.model = model.eval().to(device)
         self.face_size = int(face_size)
@@ -100,6 +102,7 @@ class FaceRestorer:
         self.device = torch.device(device)
         self.detector = detector
         self.max_batch = int(max_batch)
+        self.crop_zoom = float(crop_zoom)
 
     @classmethod
     def from_pretrained(
@@ -109,14 +112,15 @@ class FaceRestorer:
         from .hub import _REGISTRY, get_card, load_model
 
         model = load_model(name, device=device)
+        zoom = float(getattr(model, "crop_zoom", 1.0))
         if name in _REGISTRY:
             card = get_card(name)
             if card.task != "restore":
                 raise ValueError(f"{name} is a {card.task} model, not a face restorer; pick one of `gfr models` with task 'restore'")
-            size = card.face_size
+            size, zoom = card.face_size, card.crop_zoom
         else:
             size = int(getattr(model, "out_size", getattr(model, "size", 512)))
-        return cls(model, face_size=size, name=str(name), device=device, detector=detector, max_batch=max_batch)
+        return cls(model, face_size=size, name=str(name), device=device, detector=detector, max_batch=max_batch, crop_zoom=zoom)
 
     # ----------------------------------------------------------------------------------------------
     # Faces
@@ -215,7 +219,7 @@ class FaceRestorer:
             restored = self.restore_faces(crop[None], fidelity=f)[0]
             s = self.face_size
             affine = np.array([[s / w, 0, 0], [0, s / h, 0]], np.float64)
-            lm = template(s) * np.array([w / s, h / s])
+            lm = template(s, self.crop_zoom) * np.array([w / s, h / s])
             face = FaceResult(np.array([0, 0, w, h], np.float64), lm, 1.0, affine, crop, restored)
             return RestoreResult(restore_mode(restored, alpha=alpha, gray=gray), [face], s / max(h, w), messages)
 
@@ -227,7 +231,7 @@ class FaceRestorer:
         if not dets:
             messages.append("no face found: the photo was only upscaled")
         else:
-            alignedf = [align_face(rgb, d.landmarks, self.face_size) for d in dets]
+            alignedf = [align_face(rgb, d.landmarks, self.face_size, zoom=self.crop_zoom) for d in dets]
             restored = self.restore_faces(np.stack([a.crop for a in alignedf]), fidelity=f)
             # paste smallest first so that larger (closer) faces end up on top where faces overlap
             for d, a, r in sorted(zip(dets, alignedf, restored), key=lambda t: t[0].size):

@@ -32,9 +32,13 @@ BORDER_RGB = (132, 133, 135)
 """Fill colour outside the photo when a crop extends past its border (GFPGAN's value, in RGB)."""
 
 
-def template(face_size: int) -> np.ndarray:
-    """The (5,2) FFHQ template scaled to ``face_size`` pixels."""
-    return FFHQ_TEMPLATE_512 * (face_size / 512.0)
+def template(face_size: int, zoom: float = 1.0) -> np.ndarray:
+    """The (5,2) FFHQ template scaled to ``face_size`` pixels.
+
+    ``zoom > 1`` enlarges the face about the crop centre (a tighter crop); the embedded models use it to
+    spend their few pixels on the face rather than the background.
+    """
+    return ((FFHQ_TEMPLATE_512 - 256.0) * zoom + 256.0) * (face_size / 512.0)
 
 
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -75,15 +79,16 @@ class AlignedFace:
     affine: np.ndarray  # (2,3) photo -> crop
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray, face_size: int) -> AlignedFace:
+def align_face(image: np.ndarray, landmarks: np.ndarray, face_size: int, *, zoom: float = 1.0) -> AlignedFace:
     """Warp the face with these five landmarks to a ``face_size`` crop aligned to the FFHQ template.
 
     Args:
         image: (H,W,3) uint8 RGB photo.
         landmarks: (5,2) (x, y) in photo pixels, ordered as :data:`FFHQ_TEMPLATE_512`.
         face_size: Crop size.
+        zoom: Template zoom (see :func:`template`).
     """
-    m = estimate_similarity(landmarks, template(face_size))
+    m = estimate_similarity(landmarks, template(face_size, zoom))
     crop = cv2.warpAffine(
         image, m, (face_size, face_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=BORDER_RGB
     )

@@ -289,11 +289,13 @@ class StyleGAN2Discriminator(nn.Module):
         self.fc = EqualLinear(ch[4] * 16, ch[4], activation="scaled_lrelu")
         self.out = EqualLinear(ch[4], 1)
 
-    def forward(self, img: Tensor) -> Tensor:
-        """(B,3,H,W) in [-1,1] -> (B,1) realness logits."""
+    def forward(self, img: Tensor, *, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """(B,3,H,W) in [-1,1] -> (B,1) realness logits (and each block's output, for feature matching)."""
         x = self.conv_first(img)
+        feats = []
         for block in self.blocks:
             x = block(x)
+            feats.append(x)
         b, c, h, w = x.shape
         g = min(self.stddev_group, b)
         while b % g:
@@ -302,4 +304,5 @@ class StyleGAN2Discriminator(nn.Module):
         y = torch.sqrt(y.var(dim=0, unbiased=False) + 1e-8).mean(dim=(1, 2, 3))  # (B/g,)
         y = y.reshape(-1, 1, 1, 1).repeat(g, 1, h, w)
         x = self.conv_final(torch.cat([x, y], dim=1))
-        return self.out(self.fc(x.flatten(1)))
+        logits = self.out(self.fc(x.flatten(1)))
+        return (logits, feats) if return_features else logits

@@ -1,0 +1,383 @@
+"""Training of the embedded models: a StyleGAN2 prior, then a GFPGAN-style restorer on top of it.
+
+Both loops run in resumable chunks (``minutes``): state is saved atomically to ``out/state.pt`` and a run
+restarted with the same ``out`` continues where it stopped. The same code runs a few-step smoke
+configuration on CPU (tests) and the real configuration on a GPU (bf16 autocast) or, slowly, on CPU.
+
+* Prior: non-saturating logistic GAN loss, lazy R1 on reals, style-mixing regularisation, EMA generator.
+* Restorer: the prior's EMA generator becomes GFPGAN's frozen decoder; the U-Net learns w+ and the SFT
+  conditions from faces degraded on the fly by :func:`gfr_core.degrade.degrade`. Losses: L1, an image
+  pyramid L1 on the U-Net's auxiliary RGB outputs, a non-saturating adversarial loss and discriminator
+  feature matching (VGG / ArcFace weights are not available offline, so no perceptual or identity loss).
+  ``use_prior=False`` trains the same architecture with a randomly initialised, trainable decoder: the
+  prior ablation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .data import AlignedFaces, aligned_faces, load_prealigned, split_sources
+from .degrade import degrade
+from .hub import save_checkpoint
+from .models import GFPGAN, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
+
+__all__ = ["PriorConfig", "RestorerConfig", "train_prior", "train_restorer"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PriorConfig:
+    """Settings of ``gfr train prior``."""
+
+    data: str  # folder with *-train.tar files, a tar, or an image folder
+    out: str  # run folder (state.pt, samples, prior.safetensors)
+    size: int = 64  # generator resolution
+    style_dim: int = 256  # z / w dimensionality
+    n_mlp: int = 4  # mapping depth
+    narrow: float = 0.125  # width multiplier of the StyleGAN2 channel table
+    flavour: str = "original"  # 'original' (equalized learning rate: trains stably) or 'clean'
+    zoom: float = 1.3  # alignment template zoom (gfr_core.face.template)
+    batch: int = 16  # images per step
+    lr: float = 0.002  # Adam learning rate (G and D)
+    r1_gamma: float = 0.05  # R1 weight
+    r1_every: int = 16  # lazy regularisation interval
+    mixing_prob: float = 0.9  # style-mixing regularisation probability
+    ema_kimg: float = 5.0  # EMA half-life in thousands of images
+    steps: int = 1_000_000  # stop after this many steps in total
+    minutes: float = 10.0  # stop this chunk after this many minutes
+    sample_every: int = 500  # write a sample grid every N steps
+    ckpt_every: int = 200  # save state every N steps
+    limit: int | None = None  # use at most this many training photos (smoke tests)
+    prealigned: bool = False  # the data are already aligned face crops (skip detection)
+    seed: int = 0  # seed of weights and sampling
+    device: str = "auto"  # 'cpu', 'cuda' or 'auto'
+
+    def generator_config(self) -> dict[str, Any]:
+        return dict(size=self.size, style_dim=self.style_dim, n_mlp=self.n_mlp, channel_multiplier=1, narrow=self.narrow, flavour=self.flavour)
+
+
+@dataclass
+class RestorerConfig:
+    """Settings of ``gfr train restorer``."""
+
+    data: str  # as PriorConfig.data
+    out: str  # run folder
+    prior: str | None  # prior checkpoint (prior.safetensors); None with use_prior=False
+    use_prior: bool = True  # False: the no-prior ablation (random, trainable decoder)
+    zoom: float = 1.3  # alignment template zoom
+    batch: int = 16  # faces per step
+    lr: float = 0.002  # Adam learning rate
+    w_l1: float = 1.0  # L1 weight
+    w_pyramid: float = 1.0  # auxiliary-RGB pyramid L1 weight
+    w_adv: float = 0.05  # adversarial weight
+    w_fm: float = 0.5  # discriminator feature-matching weight
+    degradation: str = "gfpgan"  # degradation preset
+    steps: int = 1_000_000  # stop after this many steps in total
+    minutes: float = 10.0  # stop this chunk after this many minutes
+    ckpt_every: int = 200  # save state every N steps
+    limit: int | None = None  # use at most this many training photos
+    prealigned: bool = False  # the data are already aligned face crops (skip detection)
+    seed: int = 0  # seed
+    device: str = "auto"  # 'cpu', 'cuda' or 'auto'
+    # Architecture when there is no prior to copy it from (use_prior=False without --prior).
+    arch: dict[str, Any] = field(default_factory=dict)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), model.parameters()):
+            pe.lerp_(p.detach(), 1 - beta)
+        for be, b in zip(ema.buffers(), model.buffers()):
+            be.copy_(b)
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _grid(images: Tensor, nrow: int) -> np.ndarray:
+    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().permute(0, 2, 3, 1).numpy()
+    rows = [np.concatenate(list(x[i : i + nrow]), axis=1) for i in range(0, len(x), nrow)]
+    return np.concatenate(rows, axis=0)
+
+
+def _infinite(loader: torch.utils.data.DataLoader):
+    while True:
+        yield from loader
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
+
+
+def _faces(data: str, split: str, zoom: float, limit: int | None, prealigned: bool = False) -> np.ndarray:
+    sources = split_sources(data, split)
+    if prealigned:
+        faces = load_prealigned(sources, size=128, limit=limit)
+    else:
+        faces, _ = aligned_faces(sources, size=128, zoom=zoom, limit=limit, progress=False)
+    if len(faces) == 0:
+        raise RuntimeError(f"no aligned faces in {data} ({split})")
+    return faces
+
+
+# ---------------------------------------------------------------------------------------------------
+# Prior
+
+
+def train_prior(cfg: PriorConfig) -> Path:
+    """Train (or resume) the StyleGAN2 prior; returns the path of the exported EMA generator."""
+    dev = _device(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    loader = torch.utils.data.DataLoader(
+        AlignedFaces(_faces(cfg.data, "train", cfg.zoom, cfg.limit, cfg.prealigned), resolution=cfg.size),
+        batch_size=cfg.batch, shuffle=True, drop_last=True, num_workers=0,
+    )
+    G = StyleGAN2Generator(**cfg.generator_config()).to(dev)
+    D = StyleGAN2Discriminator(size=cfg.size, narrow=cfg.narrow).to(dev)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    c = cfg.r1_every / (cfg.r1_every + 1)  # lazy-regularisation correction of D's Adam
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr * c, betas=(0.0, 0.99**c))
+    step, elapsed = 0, 0.0
+    state_path = out / "state.pt"
+    if state_path.is_file():
+        st = torch.load(state_path, map_location=dev, weights_only=True)
+        for m, k in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d")):
+            m.load_state_dict(st[k])
+        step, elapsed = int(st["step"]), float(st["elapsed"])
+        log.info("resumed prior training at step %d", step)
+    fixed_z = torch.randn(32, cfg.style_dim, generator=torch.Generator().manual_seed(123)).to(dev)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    beta = 0.5 ** (cfg.batch / (cfg.ema_kimg * 1000))
+    data = _infinite(loader)
+
+    def sample_ws(n: int) -> Tensor:
+        z = torch.randn(n, cfg.style_dim, device=dev)
+        ws = G.broadcast(G.map(z))
+        if cfg.mixing_prob > 0 and torch.rand(()) < cfg.mixing_prob:
+            ws2 = G.broadcast(G.map(torch.randn_like(z)))
+            ws = mix_latents(ws, ws2, int(torch.randint(1, G.num_ws, ())))
+        return ws
+
+    from tqdm import tqdm
+
+    t0 = time.time()
+    bar = tqdm(total=None, desc="prior", unit="step", initial=step, mininterval=10, disable=None)
+    stats: dict[str, float] = {}
+    while step < cfg.steps and (time.time() - t0) < cfg.minutes * 60:
+        real = next(data).to(dev)
+        # Discriminator: logistic loss, lazy R1.
+        with amp:
+            with torch.no_grad():
+                fake = G.synthesis(sample_ws(cfg.batch), noise_mode="random", fused=False)
+            loss_d = F.softplus(D(fake.float())).mean() + F.softplus(-D(real)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        if step % cfg.r1_every == 0:
+            real_r = real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(real_r).sum(), real_r, create_graph=True)
+            r1 = grad.square().sum(dim=(1, 2, 3)).mean()
+            (cfg.r1_gamma / 2 * r1 * cfg.r1_every).backward()
+            stats["r1"] = float(r1.detach())
+        opt_d.step()
+        # Generator: non-saturating loss.
+        with amp:
+            fake = G.synthesis(sample_ws(cfg.batch), noise_mode="random", fused=False)
+            loss_g = F.softplus(-D(fake.float())).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        _ema(G_ema, G, beta)
+        step += 1
+        stats.update(loss_d=float(loss_d.detach()), loss_g=float(loss_g.detach()))
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
+        if not all(math.isfinite(v) for v in stats.values()):
+            raise FloatingPointError(f"prior training diverged at step {step}: {stats}")
+        if step % cfg.sample_every == 0:
+            _write_samples(G_ema, fixed_z, out / f"samples-{step:07d}.png")
+        if step % cfg.ckpt_every == 0:
+            _save_prior(out, G, D, G_ema, opt_g, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats)
+    bar.close()
+    _write_samples(G_ema, fixed_z, out / "samples-latest.png")
+    return _save_prior(out, G, D, G_ema, opt_g, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats)
+
+
+@torch.no_grad()
+def _write_samples(G_ema: StyleGAN2Generator, z: Tensor, path: Path) -> None:
+    from PIL import Image
+
+    img, _ = G_ema(z, noise_mode="const")
+    Image.fromarray(_grid(img, 8)).save(path)
+
+
+def _save_prior(out: Path, G, D, G_ema, opt_g, opt_d, step: int, elapsed: float, cfg: PriorConfig, dev: torch.device, stats) -> Path:
+    _save_state(out / "state.pt", dict(G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
+                                       opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), step=step, elapsed=elapsed))
+    G_ema.update_w_avg()
+    record = dict(config=asdict(cfg), step=step, images_seen=step * cfg.batch, train_seconds=round(elapsed, 1),
+                  hardware=_hardware(dev), torch=torch.__version__, last_losses=stats)
+    (out / "training.json").write_text(json.dumps(record, indent=1))
+    return save_checkpoint(out / "prior.safetensors", G_ema, arch="stylegan2", config=cfg.generator_config(),
+                           metadata={"gfr_crop_zoom": str(cfg.zoom), "gfr_training": json.dumps(record)})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Restorer
+
+
+def restorer_config(prior: StyleGAN2Generator, style_dim: int, n_mlp: int, narrow: float) -> dict[str, Any]:
+    """GFPGAN config whose decoder matches the prior's layout (and flavour)."""
+    return dict(out_size=prior.size, num_style_feat=style_dim, channel_multiplier=1, narrow=narrow,
+                sft_half=True, flavour=prior.flavour, num_mlp=n_mlp)
+
+
+class _DegradedFaces(torch.utils.data.Dataset):
+    """(degraded, clean) pairs; the degradation of item i at epoch e is seeded by (seed, e, i)."""
+
+    def __init__(self, faces: np.ndarray, resolution: int, preset: str, seed: int) -> None:
+        self.clean = AlignedFaces(faces, resolution=resolution, hflip=False).faces
+        self.preset, self.seed, self.epoch = preset, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.clean)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        gt = self.clean[i]
+        if rng.random() < 0.5:
+            gt = gt[:, ::-1]
+        lq = degrade(np.ascontiguousarray(gt), rng, self.preset)
+        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float() / 127.5 - 1  # noqa: E731
+        return to_t(lq), to_t(gt)
+
+
+def train_restorer(cfg: RestorerConfig) -> Path:
+    """Train (or resume) the GFPGAN-style restorer; returns the exported checkpoint path."""
+    from .hub import load_model
+
+    dev = _device(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    if cfg.prior:
+        prior = load_model(cfg.prior)
+        assert isinstance(prior, StyleGAN2Generator)
+        arch = restorer_config(prior, prior.style_dim, len(prior.mapping.layers), _narrow_of(prior))
+    elif cfg.use_prior:
+        raise ValueError("train_restorer needs a prior checkpoint unless use_prior=False")
+    else:
+        prior, arch = None, dict(cfg.arch)
+    R = GFPGAN(**arch).to(dev)
+    if cfg.use_prior:
+        R.stylegan_decoder.load_state_dict(prior.state_dict())
+        R.stylegan_decoder.requires_grad_(False)
+    size = arch["out_size"]
+    D = StyleGAN2Discriminator(size=size, narrow=arch["narrow"]).to(dev)
+    params = [p for p in R.parameters() if p.requires_grad]
+    opt_r = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
+    ds = _DegradedFaces(_faces(cfg.data, "train", cfg.zoom, cfg.limit, cfg.prealigned), size, cfg.degradation, cfg.seed)
+    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch, shuffle=True, drop_last=True, num_workers=0)
+    step, elapsed = 0, 0.0
+    state_path = out / "state.pt"
+    if state_path.is_file():
+        st = torch.load(state_path, map_location=dev, weights_only=True)
+        R.load_state_dict(st["R"])
+        D.load_state_dict(st["D"])
+        opt_r.load_state_dict(st["opt_r"])
+        opt_d.load_state_dict(st["opt_d"])
+        step, elapsed = int(st["step"]), float(st["elapsed"])
+        log.info("resumed restorer training at step %d", step)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    from tqdm import tqdm
+
+    t0 = time.time()
+    bar = tqdm(total=None, desc="restorer" + ("" if cfg.use_prior else " (no prior)"), unit="step", initial=step, mininterval=10, disable=None)
+    stats: dict[str, float] = {}
+    epoch_len = len(loader)
+    it = iter(loader)
+    while step < cfg.steps and (time.time() - t0) < cfg.minutes * 60:
+        try:
+            lq, gt = next(it)
+        except StopIteration:
+            ds.epoch += 1
+            it = iter(loader)
+            lq, gt = next(it)
+        lq, gt = lq.to(dev), gt.to(dev)
+        R.train()
+        with amp:
+            latents, conditions, rgbs = R.encode(lq, return_rgb=True)
+            out_img = R.decode(latents, conditions, noise_mode="random", fused=False).float()
+            l1 = F.l1_loss(out_img, gt)
+            pyramid = sum(F.l1_loss(r.float(), F.interpolate(gt, size=r.shape[-2:], mode="area")) for r in rgbs) / len(rgbs)
+            logits, f_fake = D(out_img, return_features=True)
+            with torch.no_grad():
+                _, f_real = D(gt, return_features=True)
+            adv = F.softplus(-logits).mean()
+            fm = sum(F.l1_loss(a, b) for a, b in zip(f_fake, f_real)) / len(f_fake)
+            loss = cfg.w_l1 * l1 + cfg.w_pyramid * pyramid + cfg.w_adv * adv + cfg.w_fm * fm
+        opt_r.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_r.step()
+        with amp:
+            loss_d = F.softplus(D(out_img.detach())).mean() + F.softplus(-D(gt)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        step += 1
+        stats = {k: float(v.detach()) for k, v in dict(l1=l1, pyramid=pyramid, adv=adv, fm=fm, loss_d=loss_d).items()}
+        if not all(math.isfinite(v) for v in stats.values()):
+            raise FloatingPointError(f"restorer training diverged at step {step}: {stats}")
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
+        if step % cfg.ckpt_every == 0:
+            _save_restorer(out, R, D, opt_r, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats, arch, epoch_len)
+    bar.close()
+    return _save_restorer(out, R, D, opt_r, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats, arch, epoch_len)
+
+
+def _narrow_of(prior: StyleGAN2Generator) -> float:
+    return prior.const.shape[1] / 512
+
+
+def _save_restorer(out: Path, R, D, opt_r, opt_d, step, elapsed, cfg: RestorerConfig, dev, stats, arch, epoch_len) -> Path:
+    _save_state(out / "state.pt", dict(R=R.state_dict(), D=D.state_dict(), opt_r=opt_r.state_dict(), opt_d=opt_d.state_dict(),
+                                       step=step, elapsed=elapsed))
+    record = dict(config=asdict(cfg), arch=arch, step=step, images_seen=step * cfg.batch, epochs=round(step / max(1, epoch_len), 2),
+                  train_seconds=round(elapsed, 1), hardware=_hardware(dev), torch=torch.__version__, last_losses=stats)
+    (out / "training.json").write_text(json.dumps(record, indent=1))
+    R.eval()
+    return save_checkpoint(out / "restorer.safetensors", R, arch="gfpgan", config=arch,
+                           metadata={"gfr_crop_zoom": str(cfg.zoom), "gfr_training": json.dumps(record)})
