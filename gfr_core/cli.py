@@ -78,7 +78,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     inputs = _collect_inputs(args.inputs)
     outdir = Path(args.output)
     input_files = {f.resolve() for f, _ in inputs}
-    restorer = FaceRestorer.from_pretrained(args.model, device=args.device)
+    restorer = FaceRestorer.from_pretrained(args.model, device=args.device, detector=args.detector)
     failures = 0
     bar = tqdm(inputs, unit="img", disable=len(inputs) < 2 or args.quiet, file=sys.stderr)
     for src, rel in bar:
@@ -184,6 +184,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-faces", action="store_true", help="also write each aligned input and restored crop")
     p.add_argument("--ext", choices=["auto", ".png", ".jpg", "png", "jpg"], default="auto", help="output format (auto: as input)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    p.add_argument("--detector", choices=["mtcnn", "retinaface"], default="mtcnn",
+                   help="face detector: mtcnn (offline) or retinaface (RetinaFace-R50 from the Hub, as GFPGAN)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_restore)

@@ -218,6 +218,20 @@ def _native(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return dict(sd)
 
 
+def _retinaface(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """facexlib RetinaFace: strip a DataParallel ``module.`` prefix; every key must belong to a known part."""
+    out, unmatched = {}, []
+    for k, v in sd.items():
+        k2 = k[len("module."):] if k.startswith("module.") else k
+        if re.match(r"(body|fpn|ssh[123]|ClassHead|BboxHead|LandmarkHead)\.", k2):
+            out[k2] = v
+        else:
+            unmatched.append(k)
+    if unmatched:
+        raise UnmatchedKeysError(f"converter 'retinaface' cannot place {len(unmatched)} key(s): {', '.join(unmatched[:5])}")
+    return out
+
+
 def _make_converter(name: str) -> Callable[[Mapping[str, Tensor]], dict[str, Tensor]]:
     rule = _RULES[name]
 
@@ -249,6 +263,7 @@ CONVERTERS: dict[str, Callable[[Mapping[str, Tensor]], dict[str, Tensor]]] = {
     name: _make_converter(name) for name in _RULES
 }
 CONVERTERS["native"] = _native
+CONVERTERS["retinaface"] = _retinaface
 
 
 def convert_state_dict(name: str, sd: Mapping[str, Tensor]) -> dict[str, Tensor]:

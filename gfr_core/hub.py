@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .convert import convert_state_dict, unwrap_checkpoint
+from .face.retinaface import RetinaFace
 from .models import GFPGAN, GPEN, StyleGAN2Generator
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ARCHITECTURES: Mapping[str, type[nn.Module]] = MappingProxyType(
-    {"gfpgan": GFPGAN, "gpen": GPEN, "stylegan2": StyleGAN2Generator}
+    {"gfpgan": GFPGAN, "gpen": GPEN, "stylegan2": StyleGAN2Generator, "retinaface": RetinaFace}
 )
 
 OFFLINE_CHOICE = "embedded"
@@ -84,9 +85,9 @@ class ModelCard:
     """Everything needed to fetch, verify, build and load one released checkpoint."""
 
     name: str  # registry key, e.g. 'gfpgan-v1.4'
-    arch: Literal["gfpgan", "gpen", "stylegan2"]  # key of ARCHITECTURES
+    arch: Literal["gfpgan", "gpen", "stylegan2", "retinaface"]  # key of ARCHITECTURES
     config: Mapping[str, Any]  # keyword arguments of the architecture
-    task: Literal["restore", "prior"]  # face restorer, or unconditional generator
+    task: Literal["restore", "prior", "detect"]  # face restorer, unconditional generator, or face detector
     filename: str  # file name on the Hub, or path relative to the package for embedded models
     converter: str  # key of gfr_core.convert.CONVERTERS
     license: str  # license of the weights (and the data they were trained on)
@@ -134,8 +135,8 @@ def register(card: ModelCard) -> ModelCard:
     return card
 
 
-def list_models(task: Literal["restore", "prior"] | None = None) -> list[str]:
-    """Names of registered models, optionally only restorers or only priors."""
+def list_models(task: Literal["restore", "prior", "detect"] | None = None) -> list[str]:
+    """Names of registered models, optionally only restorers, priors or detectors."""
     return [n for n, c in _REGISTRY.items() if task is None or c.task == task]
 
 
@@ -520,6 +521,18 @@ for _card in (
         license="NVIDIA Source Code License-NC (non-commercial); FFHQ (CC BY-NC-SA 4.0)",
         paper=_SG2_PAPER,
         description="StyleGAN2 config-f FFHQ 1024 px (rosinality conversion, g_ema + latent_avg)",
+    ),
+    ModelCard(
+        name="retinaface-r50",
+        arch="retinaface",
+        config={},
+        task="detect",
+        repo_id="camenduru/facexlib",
+        filename="detection_Resnet50_Final.pth",
+        converter="retinaface",
+        license="MIT (biubug6/Pytorch_Retinaface, xinntao/facexlib); trained on WIDER FACE (research use)",
+        paper="Deng, Guo, Ververas, Kotsia, Zafeiriou. RetinaFace: Single-shot Multi-level Face Localisation in the Wild. CVPR 2020",
+        description="RetinaFace ResNet-50 face detector with 5 landmarks (GFPGAN's default detector)",
     ),
 ):
     register(_card)

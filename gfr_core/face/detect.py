@@ -51,7 +51,20 @@ def _detect_mtcnn(image: np.ndarray, *, device: str, min_face_size: int) -> list
     return [Detection(box=b.astype(np.float64), landmarks=p.astype(np.float64), score=float(s)) for b, s, p in zip(boxes, probs, points)]
 
 
-DETECTORS: dict[str, Callable[..., list[Detection]]] = {"mtcnn": _detect_mtcnn}
+@functools.lru_cache(maxsize=2)
+def _retinaface(device: str):
+    from ..hub import load_model
+
+    return load_model("retinaface-r50", device=device)
+
+
+def _detect_retinaface(image: np.ndarray, *, device: str, min_face_size: float) -> list[Detection]:
+    boxes, scores, points = _retinaface(device).detect(image, score_threshold=0.5)
+    return [Detection(box=b.astype(np.float64), landmarks=p.astype(np.float64), score=float(s)) for b, s, p in zip(boxes, scores, points)]
+
+
+DETECTORS: dict[str, Callable[..., list[Detection]]] = {"mtcnn": _detect_mtcnn, "retinaface": _detect_retinaface}
+"""'mtcnn' works offline (weights inside facenet-pytorch); 'retinaface' downloads retinaface-r50 from the Hub."""
 
 
 def detect_faces(

@@ -1,0 +1,215 @@
+"""Callbacks of the web app: plain functions from inputs to outputs, models loaded lazily and cached.
+
+User mistakes (bad files, huge images, no faces, unavailable models) raise :class:`gradio.Error` with a
+one-line message; nothing else is written to disk but the app's own temporary folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+import torch
+
+from gfr_core import FaceRestorer, ImageInputError, ModelUnavailableError, get_card, list_models, load_model, read_image, write_image
+from gfr_core import analysis as an
+from gfr_core import degrade as dg
+from gfr_core.evaluate import landmark_distance, psnr, ssim
+from gfr_core.face import detect_faces
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "PRIOR_MODEL",
+    "degradation_lab",
+    "interpolation",
+    "model_choices",
+    "project_face",
+    "restore_photo",
+    "sample_prior",
+    "style_mixing",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "embedded"
+PRIOR_MODEL = "embedded-prior"
+TMP = Path(tempfile.mkdtemp(prefix="gfr-app-"))  # every file the app writes lives here
+
+
+def model_choices(task: str = "restore") -> list[tuple[str, str]]:
+    """(label, name) pairs: bundled models first; Hub models marked as needing a download."""
+    from gfr_core.hub import is_cached
+
+    out = []
+    for name in list_models(task):
+        card = get_card(name)
+        if card.embedded and not is_cached(card):
+            continue
+        label = name if card.embedded else f"{name} (Hub download{'' if not is_cached(card) else ', cached'})"
+        out.append((label, name))
+    return sorted(out, key=lambda x: (not get_card(x[1]).embedded, x[1]))
+
+
+@functools.lru_cache(maxsize=3)
+def _restorer(name: str) -> FaceRestorer:
+    return FaceRestorer.from_pretrained(name)
+
+
+@functools.lru_cache(maxsize=2)
+def _prior(name: str):
+    return load_model(name)
+
+
+def get_restorer(name: str) -> FaceRestorer:
+    """The cached restorer, or a :class:`gradio.Error` that says how to get it."""
+    try:
+        return _restorer(name)
+    except (ModelUnavailableError, KeyError, ValueError) as exc:
+        raise gr.Error(f"Model '{name}' is not available here: {exc}") from None
+
+
+def get_prior(name: str = PRIOR_MODEL):
+    try:
+        return _prior(name)
+    except (ModelUnavailableError, KeyError) as exc:
+        raise gr.Error(f"Prior '{name}' is not available here: {exc}") from None
+
+
+def _read_upload(path: str | None, what: str = "photo"):
+    if not path:
+        raise gr.Error(f"Upload a {what} first (JPEG, PNG, WebP, BMP or TIFF).")
+    try:
+        return read_image(path, name=Path(path).name)
+    except ImageInputError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+def _overlay(rgb: np.ndarray, faces) -> np.ndarray:
+    img = rgb.copy()
+    t = max(1, round(max(img.shape[:2]) / 300))
+    for i, f in enumerate(faces):
+        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 220, 90), t)
+        for x, y in f.landmarks:
+            cv2.circle(img, (int(round(x)), int(round(y))), t + 1, (255, 60, 60), -1)
+        cv2.putText(img, str(i + 1), (x1 + 2, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * t, (0, 220, 90), t)
+    return img
+
+
+def restore_photo(path, model, fidelity, upscale, only_center, aligned, progress=gr.Progress()):
+    """Restore tab: (restored, (before, after), face gallery, overlay, download path, status)."""
+    progress(0.05, desc="reading the photo")
+    img = _read_upload(path)
+    progress(0.2, desc=f"loading {model}")
+    restorer = get_restorer(model)
+    progress(0.4, desc="detecting and restoring faces")
+    res = restorer(img, upscale=float(upscale), fidelity=float(fidelity), only_center_face=bool(only_center), aligned=bool(aligned))
+    if not res.faces:
+        raise gr.Error("No face found in this photo. Try a larger or sharper face, or tick 'aligned input' for a face crop.")
+    progress(0.9, desc="preparing the outputs")
+    out = res.image if res.image.ndim == 3 else np.repeat(res.image[..., None], 3, axis=2)
+    shown = out[..., :3]
+    before = cv2.resize(img.rgb, (shown.shape[1], shown.shape[0]), interpolation=cv2.INTER_LANCZOS4)
+    gallery = [(np.concatenate([f.aligned, f.restored], axis=1), f"face {i + 1}: input | restored (score {f.score:.2f})")
+               for i, f in enumerate(res.faces)]
+    dst = TMP / f"restored-{abs(hash((path, model, fidelity, upscale))) % 10**8}.png"
+    write_image(dst, res.image, overwrite=True)
+    status = f"{len(res.faces)} face(s) restored with {model}; output {res.image.shape[1]}x{res.image.shape[0]}"
+    if res.messages:
+        status += " (" + "; ".join(res.messages) + ")"
+    return shown, (before, shown), gallery, _overlay(img.rgb, res.faces), str(dst), status
+
+
+def sample_prior(seed, count, psi):
+    """Prior explorer: a row of samples starting at ``seed`` with truncation ``psi``."""
+    G = get_prior()
+    ws = an.sample_latents(G, list(range(int(seed), int(seed) + int(count))), psi=float(psi))
+    return an.tile(_upsize(an.synthesize(G, ws)), min(int(count), 8))
+
+
+def style_mixing(row_seed, col_seed, n, group, psi):
+    """Rows take the chosen layer group from the column seeds."""
+    G = get_prior()
+    groups = an.layer_groups(G.num_ws)
+    if group not in groups:
+        raise gr.Error(f"Layer group must be one of {', '.join(groups)}.")
+    rows = an.sample_latents(G, list(range(int(row_seed), int(row_seed) + int(n))), psi=float(psi))
+    cols = an.sample_latents(G, list(range(int(col_seed), int(col_seed) + int(n))), psi=float(psi))
+    grid = an.style_mixing_grid(G, rows, cols, groups[group])
+    return _upsize(grid[None])[0]
+
+
+def interpolation(seed_a, seed_b, steps, space, psi):
+    G = get_prior()
+    frames = an.interpolate(G, int(seed_a), int(seed_b), steps=int(steps), space=space, psi=float(psi))
+    return an.tile(_upsize(frames), int(steps))
+
+
+def project_face(path, model, mix_seed, group):
+    """'Project my face': the w+ the restorer predicts, rendered by its decoder, and mixed with a sample."""
+    img = _read_upload(path, "face photo")
+    restorer = get_restorer(model)
+    res = restorer(img, upscale=1, only_center_face=True)
+    if not res.faces:
+        raise gr.Error("No face found; upload a photo with a clear frontal face.")
+    model_ = restorer.model
+    G = model_.stylegan_decoder if hasattr(model_, "stylegan_decoder") else model_.generator
+    ws = an.predicted_latents(model_, res.faces[0].aligned[None])
+    other = an.sample_latents(G, [int(mix_seed)])
+    groups = an.layer_groups(G.num_ws)
+    mine_then_other = ws.clone()
+    idx = list(groups[group])
+    mine_then_other[:, idx] = other[:, idx]
+    other_then_mine = other.clone()
+    other_then_mine[:, idx] = ws[:, idx]
+    row = np.concatenate([res.faces[0].aligned[None], an.synthesize(G, torch.cat([ws, other, mine_then_other, other_then_mine]))])
+    caption = (f"input | your w+ through the bare prior | sample {int(mix_seed)} | yours with its {group} styles | "
+               f"sample with your {group} styles. w+ norm per layer: " + ", ".join(f"{float(v):.1f}" for v in ws[0].norm(dim=1)))
+    return an.tile(_upsize(row), len(row)), caption
+
+
+def _upsize(images: np.ndarray, min_size: int = 128) -> np.ndarray:
+    s = images.shape[1]
+    if s >= min_size:
+        return images
+    f = -(-min_size // s)
+    return np.stack([cv2.resize(im, None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST) for im in images])
+
+
+def degradation_lab(path, blur, down, noise, quality, models, seed):
+    """Degrade a clean face, restore it with each model, and score every output against the clean face."""
+    if not models:
+        raise gr.Error("Pick at least one model to compare.")
+    img = _read_upload(path, "clean face")
+    first = get_restorer(models[0])
+    s, zoom = first.face_size, first.crop_zoom
+    dets = detect_faces(img.rgb)
+    from gfr_core.face import align_face
+
+    clean = align_face(img.rgb, dets[0].landmarks, s, zoom=zoom).crop if dets else cv2.resize(img.rgb, (s, s), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(int(seed))
+    x = dg.gaussian_blur(clean, float(blur) * s / 512) if blur > 0 else clean
+    x = dg.downsample(x, float(down)) if down > 1 else x
+    x = dg.add_gaussian_noise(x, float(noise), rng) if noise > 0 else x
+    x = dg.jpeg(x, int(quality))
+    lq = cv2.resize(x, (s, s), interpolation=cv2.INTER_CUBIC)
+    big = cv2.resize(clean, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    gt_d = detect_faces(big, min_face_size=40, score_threshold=0.8)
+    gt_lm = gt_d[0].landmarks / 4 if gt_d else None
+    rows, cells = [], [(clean, "clean"), (lq, "degraded (bicubic)")]
+    for name in models:
+        r = get_restorer(name)
+        if (r.face_size, r.crop_zoom) != (s, zoom):
+            raise gr.Error(f"{name} works at {r.face_size}px; compare models of the same face size ({s}px).")
+        cells.append((r.restore_faces(lq[None])[0], name))
+    for im, name in cells[1:]:
+        lmd = landmark_distance(im, gt_lm, zoom=zoom) if gt_lm is not None else float("nan")
+        rows.append([name, round(psnr(im, clean), 2), round(ssim(im, clean), 4), round(lmd, 3)])
+    gallery = [(_upsize(im[None], 256)[0], name) for im, name in cells]
+    return gallery, rows
+
