@@ -15,9 +15,11 @@ def main() -> None:
     from demo import build_demo
 
     demo = build_demo()
-    demo.queue(default_concurrency_limit=1, max_size=16).launch(
+    demo.queue(default_concurrency_limit=2, max_size=32).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        max_file_size=os.environ.get("GFR_MAX_UPLOAD", "25mb"),
+        show_error=True,
     )
 
 

@@ -5,8 +5,12 @@ Public API::
     from gfr_core import FaceRestorer, list_models, load_model
     restorer = FaceRestorer.from_pretrained("gfpgan-v1.4")   # Hub download, pinned and sha256-checked
     result = restorer(rgb_uint8)                              # RestoreResult(image, faces, ...)
+
+Submodules ``analysis`` (prior exploration), ``degrade`` (degradation model) and ``evaluate`` (metrics)
+are public too; the notebooks use nothing else.
 """
 
+from . import analysis, degrade, evaluate
 from .face import Detection, detect_faces
 from .hub import (
     ChecksumError,
@@ -42,7 +46,10 @@ __all__ = [
     "StyleGAN2Generator",
     "UnknownModelError",
     "UnsafeCheckpointError",
+    "analysis",
+    "degrade",
     "detect_faces",
+    "evaluate",
     "get_card",
     "list_models",
     "load_model",

@@ -15,6 +15,8 @@ from torch import Tensor
 from .models import GFPGAN, GPEN, StyleGAN2Generator
 
 __all__ = [
+    "Variant",
+    "ablation_outputs",
     "apply_direction",
     "interpolate",
     "latent_resolutions",
@@ -170,4 +172,39 @@ def predicted_latents(model: GFPGAN | GPEN, faces: np.ndarray) -> Tensor:
         return model.encode(x)[0]
     w, _ = model.encode(x)
     return model.generator.broadcast(w)
+
+
+
+Variant = Literal["full", "no_sft", "mean_latent", "random_decoder"]
+"""Prior ablations of a GFPGAN restorer: the full model; SFT conditions switched off (latents only); the
+predicted latents replaced by the decoder's mean latent (spatial features only); the decoder replaced by
+a randomly initialised one of the same architecture (seeded)."""
+
+
+@torch.no_grad()
+def ablation_outputs(model: GFPGAN, faces: np.ndarray, variant: Variant, *, seed: int = 0) -> np.ndarray:
+    """Restore aligned uint8 faces (N,S,S,3) with one prior-ablation variant -> (N,S,S,3) uint8."""
+    if not isinstance(model, GFPGAN):
+        raise TypeError("prior ablations are defined for GFPGAN-style restorers")
+    dev = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(faces)).permute(0, 3, 1, 2).float().to(dev) / 127.5 - 1
+    latents, conditions, _ = model.encode(x)
+    decoder = model.stylegan_decoder
+    if variant == "no_sft":
+        conditions = None
+    elif variant == "mean_latent":
+        if not bool(decoder.w_avg.abs().sum()):
+            decoder.update_w_avg()
+        latents = decoder.w_avg.expand_as(latents)
+    elif variant == "random_decoder":
+        import copy
+
+        decoder = copy.deepcopy(decoder)
+        torch.manual_seed(seed)
+        fresh = StyleGAN2Generator(**decoder.init_kwargs).to(dev)
+        decoder.load_state_dict(fresh.state_dict())
+    elif variant != "full":
+        raise ValueError(f"unknown variant {variant!r}")
+    out = decoder.synthesis(latents, conditions=conditions, sft_half=model.sft_half, noise_mode="const")
+    return to_uint8(out)
 

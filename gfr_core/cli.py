@@ -162,6 +162,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0 if all(math.isfinite(v["psnr"]) or v["psnr"] == math.inf for v in res.methods.values()) else 1
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from .train import export_embedded
+
+    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    for p in export_embedded(prior_run=args.prior, restorer_run=args.restorer, noprior_run=args.noprior,
+                             weights_dir=args.weights_dir, metrics=metrics):
+        print(f"wrote {p} ({p.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gfr", description="GAN-prior face restoration.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -213,6 +225,13 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, help="run folder; an existing state.pt is resumed")
         _dataclass_args(p, cls, skip=("arch",))
         p.set_defaults(func=_cmd_train)
+    p = tsub.add_parser("export", help="ship trained runs as the embedded models (fp16 safetensors + cards)")
+    p.add_argument("--prior", required=True, help="prior run folder")
+    p.add_argument("--restorer", required=True, help="restorer run folder")
+    p.add_argument("--noprior", help="no-prior ablation run folder")
+    p.add_argument("--metrics", help="JSON file of metrics per model name, recorded in the cards")
+    p.add_argument("--weights-dir", default=str(Path(__file__).resolve().parent / "weights"))
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -26,7 +26,7 @@ from .data import aligned_faces, split_sources
 from .degrade import degrade
 from .face import detect_faces, template
 
-__all__ = ["EvalResult", "evaluate", "landmark_distance", "psnr", "ssim"]
+__all__ = ["EvalResult", "degradation_sweep", "evaluate", "face_landmarks", "landmark_distance", "load_eval_faces", "psnr", "ssim"]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -55,7 +55,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(m.mean())
 
 
-def _landmarks(face: np.ndarray) -> np.ndarray | None:
+def face_landmarks(face: np.ndarray) -> np.ndarray | None:
+    """MTCNN's five landmarks of an aligned face (found on a 4x enlarged copy), or None."""
     big = cv2.resize(face, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
     dets = detect_faces(big, min_face_size=40, score_threshold=0.8)
     return None if not dets else dets[0].landmarks / 4
@@ -63,7 +64,7 @@ def _landmarks(face: np.ndarray) -> np.ndarray | None:
 
 def landmark_distance(out: np.ndarray, gt_landmarks: np.ndarray, *, zoom: float) -> float:
     """Mean landmark error (pixels) of ``out`` against ground-truth landmarks; a missed face costs the eye spacing."""
-    lm = _landmarks(out)
+    lm = face_landmarks(out)
     if lm is None:
         t = template(out.shape[0], zoom)
         return float(np.linalg.norm(t[1] - t[0]))
@@ -93,6 +94,15 @@ class EvalResult:
         return "\n".join(rows)
 
 
+def load_eval_faces(data: str | Path, *, size: int, zoom: float, limit: int | None = None, split: str = "val") -> tuple[np.ndarray, list[str]]:
+    """Clean faces of a split, aligned like the pipeline does and resized to ``size``: ((N,S,S,3) uint8, names)."""
+    faces, names = aligned_faces(split_sources(data, split), size=128, zoom=zoom, progress=False)
+    if limit is not None:
+        faces, names = faces[:limit], names[:limit]
+    gts = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) if f.shape[0] != size else f for f in faces])
+    return gts, names
+
+
 def evaluate(
     models: list[str],
     data: str | Path,
@@ -114,12 +124,9 @@ def evaluate(
     for r in restorers[1:]:
         if (r.face_size, r.crop_zoom) != (size, zoom):
             raise ValueError(f"{r.name} expects {r.face_size}px / zoom {r.crop_zoom}, but {restorers[0].name} {size}px / zoom {zoom}")
-    faces, names = aligned_faces(split_sources(data, split), size=128, zoom=zoom, progress=False)
-    if limit is not None:
-        faces, names = faces[:limit], names[:limit]
-    gts = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) if f.shape[0] != size else f for f in faces])
+    gts, names = load_eval_faces(data, size=size, zoom=zoom, limit=limit, split=split)
     lqs = np.stack([degrade(gt, np.random.default_rng((seed, i)), preset) for i, gt in enumerate(gts)])
-    gt_lms = [_landmarks(gt) for gt in gts]
+    gt_lms = [face_landmarks(gt) for gt in gts]
     outputs = {"bicubic": lqs}
     for name, r in zip(models, restorers):
         outputs[name] = r.restore_faces(lqs)
@@ -138,3 +145,51 @@ def evaluate(
             per_image=per,
         )
     return EvalResult(data=str(data), preset=preset, seed=seed, num_images=len(gts), methods=methods)
+
+
+def degradation_sweep(
+    restorers: dict[str, Any],
+    faces: np.ndarray,
+    factor: str,
+    values: list[float],
+    *,
+    seed: int = 0,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Metrics against one degradation factor, others off.
+
+    Args:
+        restorers: name -> FaceRestorer (all at the faces' resolution); 'bicubic' is always added.
+        faces: (N,S,S,3) clean aligned faces.
+        factor: 'blur' (sigma at 512 px), 'downsample' (factor), 'noise' (sigma, 0-255) or 'jpeg' (quality).
+        values: Settings of that factor.
+        seed: Noise seed.
+
+    Returns:
+        method -> {"psnr": (V,N), "ssim": (V,N)} per-value, per-image metrics.
+    """
+    from . import degrade as dg
+
+    s = faces.shape[1]
+
+    def apply(img: np.ndarray, v: float, i: int) -> np.ndarray:
+        if factor == "blur":
+            return dg.gaussian_blur(img, v * s / 512) if v > 0 else img
+        if factor == "downsample":
+            return cv2.resize(dg.downsample(img, v), (s, s), interpolation=cv2.INTER_CUBIC)
+        if factor == "noise":
+            return dg.add_gaussian_noise(img, v, np.random.default_rng((seed, i)))
+        if factor == "jpeg":
+            return dg.jpeg(img, int(v))
+        raise ValueError(f"unknown factor {factor!r}; use blur, downsample, noise or jpeg")
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    names = ["bicubic", *restorers]
+    for n in names:
+        out[n] = {"psnr": np.zeros((len(values), len(faces))), "ssim": np.zeros((len(values), len(faces)))}
+    for vi, v in enumerate(values):
+        lq = np.stack([apply(f, v, i) for i, f in enumerate(faces)])
+        results = {"bicubic": lq, **{n: r.restore_faces(lq) for n, r in restorers.items()}}
+        for n, imgs in results.items():
+            out[n]["psnr"][vi] = [min(psnr(a, b), 60.0) for a, b in zip(imgs, faces)]
+            out[n]["ssim"][vi] = [ssim(a, b) for a, b in zip(imgs, faces)]
+    return out

@@ -297,11 +297,20 @@ def load_checkpoint(path: str | Path) -> Any:
 # Models
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, config: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    arch: str,
+    config: Mapping[str, Any],
+    metadata: Mapping[str, str] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
     """Write a self-describing ``.safetensors`` checkpoint of one of our architectures.
 
     The architecture name and constructor config are stored in the file's metadata, so
     ``load_model(path)`` rebuilds the model without a registry entry. A generator's ``w_avg`` is kept too.
+    ``dtype`` (e.g. ``torch.float16``) shrinks the file; loading casts back to the model's fp32 parameters.
     """
     import json
 
@@ -309,9 +318,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, config: Ma
 
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {arch!r}")
-    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    sd = {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in model.state_dict().items()}
     if isinstance(model, StyleGAN2Generator):
-        sd[_W_AVG_KEY] = model.w_avg.detach().cpu()
+        sd[_W_AVG_KEY] = model.w_avg.detach().float().cpu()
     meta = {"gfr_arch": arch, "gfr_config": json.dumps(dict(config)), **(metadata or {})}
     path = Path(path)
     tmp = path.with_suffix(".tmp")

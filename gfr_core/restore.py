@@ -27,7 +27,7 @@ from torch import nn
 from .face import Detection, align_face, detect_faces, paste_face, select_center_face, template
 from .imageio import ImageInputError, LoadedImage, prepare_array, restore_mode
 
-__all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "RestoreResult"]
+__all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "InferenceSettings", "RestoreResult", "optimize_for_inference"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,52 @@ class RestoreResult:
     messages: list[str] = field(default_factory=list)  # remarks for the user (no face found, conversions)
 
 
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How a restorer runs on a device. Chosen from measurements (``gfr bench``, benchmarks/RESULTS.md)."""
+
+    device_type: str  # 'cpu' or 'cuda'
+    fused: bool  # grouped-conv modulated conv (True) or activation scaling with shared weights (False)
+    channels_last: bool  # NHWC memory format
+    autocast_dtype: torch.dtype | None  # reduced-precision autocast (CUDA bf16) or None for fp32
+    compile: bool  # torch.compile the model
+
+    @classmethod
+    def for_device(cls, device: str | torch.device, *, compile: bool = False) -> "InferenceSettings":
+        """Defaults per device type: shared-weight modulated convs everywhere; NHWC and bf16 on CUDA."""
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            return cls("cuda", fused=False, channels_last=True, autocast_dtype=torch.bfloat16, compile=compile)
+        return cls(dev.type, fused=False, channels_last=False, autocast_dtype=None, compile=compile)
+
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def autocast(self):
+        import contextlib
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.autocast_dtype)
+
+    def forward_kwargs(self, is_gfpgan: bool) -> dict[str, object]:
+        return {"fused": self.fused, **({"noise_mode": "const"} if is_gfpgan else {})}
+
+    def describe(self) -> dict[str, object]:
+        return dict(fused_modconv=self.fused, channels_last=self.channels_last,
+                    autocast=str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "fp32", compile=self.compile)
+
+
+def optimize_for_inference(model: nn.Module, settings: InferenceSettings) -> nn.Module:
+    """Freeze ``model`` for inference with ``settings`` (memory format, compilation). Returns the callable to use."""
+    model.eval().requires_grad_(False)
+    if settings.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if settings.compile:
+        return torch.compile(model, dynamic=False)
+    return model
+
+
 def _check_fidelity(fidelity: float) -> float:
     f = float(fidelity)
     if not 0.0 <= f <= 1.0:
@@ -84,6 +130,7 @@ class FaceRestorer:
         detector: str = "mtcnn",
         max_batch: int = 8,
         crop_zoom: float = 1.0,
+        settings: InferenceSettings | None = None,
     ) -> None:
         """Wrap a restoration network.
 
@@ -95,8 +142,11 @@ class FaceRestorer:
             detector: Face detector name (see :data:`gfr_core.face.DETECTORS`).
             max_batch: Most faces per forward pass (bounds memory on photos with many faces).
             crop_zoom: Template zoom the model was trained with (see :func:`gfr_core.face.template`).
+            settings: Inference settings (default: :meth:`InferenceSettings.for_device`).
         """
+        self.settings = settings or InferenceSettings.for_device(device)
         self.model = model.eval().to(device)
+        self._forward = optimize_for_inference(self.model, self.settings)
         self.face_size = int(face_size)
         self.name = name
         self.device = torch.device(device)
@@ -143,7 +193,9 @@ class FaceRestorer:
         out = np.empty_like(crops)
         for i in range(0, len(crops), self.max_batch):
             x = torch.from_numpy(crops[i : i + self.max_batch]).to(self.device).permute(0, 3, 1, 2).float() / 127.5 - 1
-            y = self.model(x, spatial_strength=min(1.0, 2 * f)).float()
+            with self.settings.autocast():
+                y = self._forward(self.settings.prepare_input(x), spatial_strength=min(1.0, 2 * f), fused=self.settings.fused)
+            y = y.float()
             if f > 0.5:
                 a = 2 * f - 1
                 y = (1 - a) * y + a * x

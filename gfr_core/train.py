@@ -256,10 +256,11 @@ def _save_prior(out: Path, G, D, G_ema, opt_g, opt_d, step: int, elapsed: float,
 # Restorer
 
 
-def restorer_config(prior: StyleGAN2Generator, style_dim: int, n_mlp: int, narrow: float) -> dict[str, Any]:
+def restorer_config(prior: StyleGAN2Generator) -> dict[str, Any]:
     """GFPGAN config whose decoder matches the prior's layout (and flavour)."""
-    return dict(out_size=prior.size, num_style_feat=style_dim, channel_multiplier=1, narrow=narrow,
-                sft_half=True, flavour=prior.flavour, num_mlp=n_mlp)
+    k = prior.init_kwargs
+    return dict(out_size=k["size"], num_style_feat=k["style_dim"], channel_multiplier=k["channel_multiplier"],
+                narrow=k["narrow"], sft_half=True, flavour=k["flavour"], num_mlp=k["n_mlp"], lr_mlp=k["lr_mlp"])
 
 
 class _DegradedFaces(torch.utils.data.Dataset):
@@ -293,7 +294,7 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     if cfg.prior:
         prior = load_model(cfg.prior)
         assert isinstance(prior, StyleGAN2Generator)
-        arch = restorer_config(prior, prior.style_dim, len(prior.mapping.layers), _narrow_of(prior))
+        arch = restorer_config(prior)
     elif cfg.use_prior:
         raise ValueError("train_restorer needs a prior checkpoint unless use_prior=False")
     else:
@@ -368,10 +369,6 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     return _save_restorer(out, R, D, opt_r, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats, arch, epoch_len)
 
 
-def _narrow_of(prior: StyleGAN2Generator) -> float:
-    return prior.const.shape[1] / 512
-
-
 def _save_restorer(out: Path, R, D, opt_r, opt_d, step, elapsed, cfg: RestorerConfig, dev, stats, arch, epoch_len) -> Path:
     _save_state(out / "state.pt", dict(R=R.state_dict(), D=D.state_dict(), opt_r=opt_r.state_dict(), opt_d=opt_d.state_dict(),
                                        step=step, elapsed=elapsed))
@@ -381,3 +378,66 @@ def _save_restorer(out: Path, R, D, opt_r, opt_d, step, elapsed, cfg: RestorerCo
     R.eval()
     return save_checkpoint(out / "restorer.safetensors", R, arch="gfpgan", config=arch,
                            metadata={"gfr_crop_zoom": str(cfg.zoom), "gfr_training": json.dumps(record)})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shipping
+
+
+def export_embedded(
+    *,
+    prior_run: str,
+    restorer_run: str,
+    noprior_run: str | None,
+    weights_dir: str | Path,
+    metrics: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Copy trained runs into the package as fp16 safetensors plus registry cards (JSON).
+
+    Writes ``embedded-prior``, ``embedded`` and (if given) ``embedded-noprior``. The cards record the data,
+    its terms, the training command and record, the hardware and the evaluation metrics.
+    """
+    import hashlib
+
+    from .hub import load_model
+
+    wdir = Path(weights_dir)
+    wdir.mkdir(parents=True, exist_ok=True)
+    terms = ("Trained on Labeled Faces in the Wild (UMass Amherst, research use; 11,098 re-aligned train photos). "
+             "The weights inherit those terms: research, non-commercial use.")
+    written = []
+    entries = [("embedded-prior", prior_run, "prior.safetensors", "stylegan2", "prior",
+                "StyleGAN2 face prior trained by gfr on real faces (64 px, offline default prior)"),
+               ("embedded", restorer_run, "restorer.safetensors", "gfpgan", "restore",
+                "GFPGAN-style restorer on the frozen embedded prior (64 px, offline default restorer)")]
+    if noprior_run:
+        entries.append(("embedded-noprior", noprior_run, "restorer.safetensors", "gfpgan", "restore",
+                        "Prior ablation: same architecture trained without the prior (random, trainable decoder)"))
+    for name, run, fname, arch, task, desc in entries:
+        model = load_model(Path(run) / fname)
+        record = json.loads((Path(run) / "training.json").read_text())
+        config = record.get("arch") or PriorConfig(**record["config"]).generator_config()
+        dst = wdir / f"{name}.safetensors"
+        save_checkpoint(dst, model, arch=arch, config=config, dtype=torch.float16,
+                        metadata={"gfr_crop_zoom": str(record["config"]["zoom"])})
+        data = dst.read_bytes()
+        card = dict(
+            name=name, arch=arch, config=config, task=task, filename=f"weights/{dst.name}", converter="native",
+            license=terms, paper="gfr embedded model; architectures: Karras et al. CVPR 2020 (StyleGAN2), Wang et al. CVPR 2021 (GFPGAN)",
+            sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), crop_zoom=float(record["config"]["zoom"]),
+            description=desc,
+            extras=dict(training=record, metrics=(metrics or {}).get(name), stored_dtype="float16",
+                        command=_command_for(name, record)),
+        )
+        (wdir / f"{name}.json").write_text(json.dumps(card, indent=1) + "\n")
+        written += [dst, wdir / f"{name}.json"]
+    return written
+
+
+def _command_for(name: str, record: dict[str, Any]) -> str:
+    c = record["config"]
+    if name == "embedded-prior":
+        return (f"gfr train prior --data {c['data']} --out {c['out']} --batch {c['batch']} --ema-kimg {c['ema_kimg']} "
+                f"--minutes {c['minutes']} (resumed until step {record['step']})")
+    return (f"gfr train restorer --data {c['data']} --out {c['out']} --prior {c['prior']} --use-prior {c['use_prior']} "
+            f"--batch {c['batch']} --minutes {c['minutes']} (resumed until step {record['step']})")

@@ -1,12 +1,23 @@
-"""The app module stays thin: importing it loads no model and no UI."""
+"""The web app: thin import, every tab's endpoint through gradio_client, and a real browser (Chromium)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import numpy as np
+import pytest
+from PIL import Image
+
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "demo" / "examples"
+ARTIFACTS = ROOT / "artifacts"
 
 
 def test_app_import_is_light():
@@ -15,12 +26,133 @@ def test_app_import_is_light():
     assert res.stdout.strip() == "False False"
 
 
-def test_demo_builds_and_lists_every_model():
-    from demo import build_demo
+def test_models_tab_lists_every_model():
     from demo.ui import models_markdown
     from gfr_core import list_models
 
     md = models_markdown()
     for name in list_models():
         assert f"**{name}**" in md
-    build_demo()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    tmp = tmp_path_factory.mktemp("gradio")
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_TEMP_DIR=str(tmp),
+               GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", GFR_MAX_PIXELS="4000000")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited early:\n{proc.stdout.read()}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        raise RuntimeError("app did not start within 180 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+def test_restore_endpoint_restores_every_face(client):
+    from gradio_client import handle_file
+
+    photo = EXAMPLES / "photo-group.png"
+    w, h = Image.open(photo).size
+    out, slider, gallery, overlay, download, status = client.predict(
+        handle_file(str(photo)), "embedded", 0.5, 2, False, False, api_name="/restore"
+    )
+    assert Image.open(out).size == (2 * w, 2 * h)
+    assert len(gallery) == 4, status
+    assert "4 face(s) restored" in status
+    assert Image.open(download).format == "PNG"
+
+
+def test_restore_endpoint_bad_input_is_a_clear_error(client, tmp_path):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not an image")
+    with pytest.raises(Exception, match="not an image file"):
+        client.predict(handle_file(str(bad)), "embedded", 0.5, 2, False, False, api_name="/restore")
+    plain = tmp_path / "plain.png"
+    Image.fromarray(np.full((80, 80, 3), 120, np.uint8)).save(plain)
+    with pytest.raises(Exception, match="No face found"):
+        client.predict(handle_file(str(plain)), "embedded", 0.5, 2, False, False, api_name="/restore")
+    huge = tmp_path / "huge.png"
+    Image.fromarray(np.zeros((2100, 2100, 3), np.uint8)).save(huge)
+    with pytest.raises(Exception, match="exceeds"):
+        client.predict(handle_file(str(huge)), "embedded", 0.5, 2, False, False, api_name="/restore")
+
+
+def test_prior_explorer_endpoints(client):
+    from gradio_client import handle_file
+
+    s = Image.open(client.predict(0, 4, 0.7, api_name="/sample"))
+    assert s.size[0] == 4 * s.size[1]
+    grid = Image.open(client.predict(0, 100, 3, "coarse", 0.7, api_name="/mix"))
+    assert grid.size[0] == grid.size[1]  # (3+1) x (3+1) cells
+    frames = Image.open(client.predict(1, 2, 5, "w", 1.0, api_name="/interpolate"))
+    assert frames.size[0] == 5 * frames.size[1]
+    proj, caption = client.predict(handle_file(str(EXAMPLES / "clean-0.png")), "embedded", 7, "fine", api_name="/project")
+    assert Image.open(proj).size[0] == 5 * Image.open(proj).size[1] and "w+ norm" in caption
+
+
+def test_degradation_lab_endpoint(client):
+    from gradio_client import handle_file
+
+    gallery, table = client.predict(handle_file(str(EXAMPLES / "clean-0.png")), 4, 4, 8, 70, ["embedded", "embedded-noprior"], 0,
+                                    api_name="/degradation_lab")
+    assert len(gallery) == 4
+    rows = {r[0]: r for r in table["data"]}
+    assert set(rows) == {"degraded (bicubic)", "embedded", "embedded-noprior"}
+    assert all(np.isfinite(float(r[1])) for r in rows.values())
+
+
+def test_browser_upload_restore_and_gallery(server):
+    if shutil.which("chromium") is None:
+        if os.environ.get("GFR_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is required here (GFR_REQUIRE_BROWSER=1) but not installed")
+        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(server, wait_until="networkidle")
+        page.locator("#restore-input input[type=file]").set_input_files(str(EXAMPLES / "photo-group.png"))
+        page.locator("#restore-input img").first.wait_for(timeout=30_000)
+        page.locator("#restore-button").click()
+        page.locator("#restore-gallery img").nth(3).wait_for(timeout=120_000)
+        page.locator("#restore-output img").first.wait_for(timeout=30_000)
+        assert page.locator("#restore-gallery img").count() >= 4
+        assert "face(s) restored" in page.locator("#restore-status").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "app-restore.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "app-restore.png").stat().st_size > 10_000

@@ -102,8 +102,10 @@ def test_fidelity_controls_distance_to_input():
     assert np.abs(outs[0.0] - outs[0.5]).mean() > 1.0  # the spatial guidance matters
     with torch.inference_mode():
         x = torch.from_numpy(crop).permute(0, 3, 1, 2).float() / 127.5 - 1
-        ref = ((r.model(x).clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()[0]
+        ref = ((r.model(x, fused=r.settings.fused).clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()[0]
+        official = ((r.model(x, fused=True).clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()[0]
     assert np.array_equal(outs[0.5], ref)  # 0.5 is exactly the model's output
+    assert np.abs(outs[0.5] - official).max() <= 1  # the faster formulation changes at most the last bit
     with pytest.raises(ValueError, match="fidelity"):
         r.restore_faces(crop, fidelity=1.5)
 

@@ -121,7 +121,9 @@ class GFPGAN(nn.Module):
             latents, conditions=conditions, sft_half=self.sft_half, noise_mode=noise_mode, fused=fused
         )
 
-    def forward(self, x: Tensor, *, noise_mode: NoiseMode = "const", spatial_strength: float = 1.0) -> Tensor:
+    def forward(
+        self, x: Tensor, *, noise_mode: NoiseMode = "const", spatial_strength: float = 1.0, fused: bool = True
+    ) -> Tensor:
         """Restore (B,3,S,S) faces in [-1,1] -> (B,3,S,S), not clamped.
 
         Args:
@@ -130,9 +132,10 @@ class GFPGAN(nn.Module):
                 ``'const'`` uses the checkpoint's stored noise maps, so the same input gives the same output.
             spatial_strength: Scales the SFT conditions towards the identity transform (scale 1, shift 0):
                 1 is the trained model, 0 renders the predicted latents through the bare prior.
+            fused: Modulated-conv formulation (see ``ModulatedConv2d.forward``); same result either way.
         """
         latents, conditions, _ = self.encode(x)
         if spatial_strength != 1.0:
             s = spatial_strength
             conditions = [(1 + s * (scale - 1), s * shift) for scale, shift in conditions]
-        return self.decode(latents, conditions, noise_mode=noise_mode)
+        return self.decode(latents, conditions, noise_mode=noise_mode, fused=fused)

@@ -66,13 +66,13 @@ class GPEN(nn.Module):
         code = self.final_linear(x.flatten(1))
         return self.generator.map(code), feats
 
-    def decode(self, w: Tensor, feats: list[Tensor]) -> Tensor:
+    def decode(self, w: Tensor, feats: list[Tensor], *, fused: bool = True) -> Tensor:
         """Render w (B,D) or (B,num_ws,D) with encoder features -> (B,3,S,S), not clamped."""
         ordered = feats[::-1]  # 4x4 first
         noise = [ordered[0]] + [f for f in ordered[1:] for _ in range(2)]
-        return self.generator.synthesis(self.generator.broadcast(w), noise=noise)
+        return self.generator.synthesis(self.generator.broadcast(w), noise=noise, fused=fused)
 
-    def forward(self, x: Tensor, *, spatial_strength: float = 1.0) -> Tensor:
+    def forward(self, x: Tensor, *, spatial_strength: float = 1.0, fused: bool = True) -> Tensor:
         """Restore (B,3,S,S) faces in [-1,1] -> (B,3,S,S), not clamped. Deterministic.
 
         ``spatial_strength`` scales the injected encoder features: 1 is the trained model, 0 renders the
@@ -81,4 +81,4 @@ class GPEN(nn.Module):
         w, feats = self.encode(x)
         if spatial_strength != 1.0:
             feats = [f * spatial_strength for f in feats]
-        return self.decode(w, feats)
+        return self.decode(w, feats, fused=fused)

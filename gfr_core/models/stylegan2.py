@@ -129,6 +129,10 @@ class StyleGAN2Generator(nn.Module):
         log_size = int(math.log2(size))
         if 2**log_size != size or size < 8:
             raise ValueError(f"size must be a power of two >= 8, got {size}")
+        self.init_kwargs = dict(
+            size=size, style_dim=style_dim, n_mlp=n_mlp, channel_multiplier=channel_multiplier, narrow=narrow,
+            lr_mlp=lr_mlp, flavour=flavour, injection=injection, resample_taps=tuple(resample_taps),
+        )  # constructor arguments, to build a fresh copy
         self.size = size
         self.style_dim = style_dim
         self.log_size = log_size

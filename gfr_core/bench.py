@@ -1,0 +1,260 @@
+"""``gfr bench``: the official execution style against the optimized path that ``FaceRestorer`` uses.
+
+* **Baseline**: fp32, eager, NCHW, one face per forward, fresh random noise each call, the grouped-conv
+  ("fused") modulated convolution, ``torch.no_grad`` (as the official GFPGAN / GPEN inference).
+* **Optimized**: :func:`gfr_core.restore.optimize_for_inference` (the settings ``FaceRestorer`` applies),
+  ``inference_mode``, all faces of a photo in one batch.
+
+Both run on the same random-weight model (timings do not depend on the weights); outputs are compared
+with the same (stored) noise. FLOPs are counted once with ``FlopCounterMode`` (convolutions and matmuls),
+and the achieved rate is set against the machine's measured fp32 matmul peak.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .hub import build_model, get_card
+from .models import GFPGAN
+from .restore import InferenceSettings, optimize_for_inference
+
+__all__ = ["BenchResult", "bench_model", "bench_pipeline", "matmul_peak_gflops", "run"]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn: Callable[[], Any], device: torch.device, *, warmup: int, repeats: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def matmul_peak_gflops(device: torch.device, *, n: int = 2048, dtype: torch.dtype = torch.float32) -> float:
+    """Best observed GFLOP/s of an (n x n) @ (n x n) matmul."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    ts = _time(lambda: a @ b, device, warmup=2, repeats=5)
+    return 2 * n**3 / min(ts) / 1e9
+
+
+def _flops(model: torch.nn.Module, x: torch.Tensor, kw: dict[str, Any]) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(x, **kw)
+    return float(fc.get_total_flops())
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class BenchResult:
+    """One model on one device."""
+
+    model: str
+    device: str
+    face_size: int
+    gflops_per_face: float
+    matmul_peak_gflops: float
+    baseline: dict[str, float]
+    optimized: dict[str, Any]
+    speedup_per_face: float
+    max_abs_diff: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _stats(times: list[float], faces: int, gflops: float, peak: float) -> dict[str, float]:
+    per_face = [t / faces for t in times]
+    med = statistics.median(per_face)
+    return dict(per_face_median_s=med, per_face_min_s=min(per_face), per_face_max_s=max(per_face),
+                faces_per_s=1 / med, gflops_per_s=gflops / med, fraction_of_peak=gflops / med / peak)
+
+
+def bench_model(name: str, *, device: str = "cpu", batch: int = 4, repeats: int = 5, warmup: int = 2,
+                compile: bool = False, face_size: int | None = None) -> BenchResult:
+    """Time the baseline and the optimized forward of a registered model's architecture (random weights).
+
+    Args:
+        name: Registered model (its architecture and config are used).
+        device: 'cpu' or 'cuda'.
+        batch: Faces per forward in the optimized path.
+        repeats / warmup: Timed and untimed runs.
+        compile: Also try ``torch.compile`` in the optimized path (its compile time is reported).
+        face_size: Override the resolution (for short runs).
+    """
+    dev = torch.device(device)
+    card = get_card(name)
+    config = dict(card.config)
+    if face_size is not None:
+        config["out_size" if "out_size" in config else "size"] = face_size
+    torch.manual_seed(0)
+    model = type(build_model(card))(**config).eval().to(dev)
+    s = config.get("out_size", config.get("size"))
+    x1 = torch.rand(1, 3, s, s, device=dev) * 2 - 1
+    xb = torch.rand(batch, 3, s, s, device=dev) * 2 - 1
+    is_gfpgan = isinstance(model, GFPGAN)
+    base_kw: dict[str, Any] = {"noise_mode": "random"} if is_gfpgan else {}
+    gflops = _flops(model, x1, base_kw) / 1e9
+    peak = matmul_peak_gflops(dev)
+
+    def baseline() -> None:
+        with torch.no_grad():
+            model(x1, **base_kw)
+
+    rss0 = _rss_mb()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    base_times = _time(baseline, dev, warmup=warmup, repeats=repeats)
+    base = _stats(base_times, 1, gflops, peak)
+    base["peak_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mb()
+
+    settings = InferenceSettings.for_device(dev, compile=compile)
+    t_opt0 = time.perf_counter()
+    fast = optimize_for_inference(model, settings)
+    xb_opt = settings.prepare_input(xb)
+
+    def optimized() -> None:
+        with torch.inference_mode(), settings.autocast():
+            fast(xb_opt, **settings.forward_kwargs(is_gfpgan))
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    optimized()  # includes compilation when enabled
+    _sync(dev)
+    compile_s = time.perf_counter() - t_opt0
+    opt_times = _time(optimized, dev, warmup=warmup, repeats=repeats)
+    opt = _stats(opt_times, batch, gflops, peak)
+    opt.update(batch=batch, first_call_s=compile_s)
+    opt["peak_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else max(_rss_mb(), rss0)
+
+    # Same input, same (stored) noise: optimized output vs fp32 baseline.
+    with torch.no_grad():
+        ref = model(xb, **({"noise_mode": "const"} if is_gfpgan else {})).float()
+    with torch.inference_mode(), settings.autocast():
+        got = fast(xb_opt, **settings.forward_kwargs(is_gfpgan)).float()
+    diff = float((got - ref).abs().max())
+    rel = float(((got - ref).norm() / ref.norm()))
+    opt["relative_error"] = rel
+    return BenchResult(
+        model=name, device=_device_name(dev), face_size=s, gflops_per_face=gflops, matmul_peak_gflops=peak,
+        baseline=base, optimized=opt, speedup_per_face=base["per_face_median_s"] / opt["per_face_median_s"],
+        max_abs_diff=diff, settings=settings.describe(),
+    )
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def bench_pipeline(model: str, *, faces: int = 4, photo_size: int = 1024, repeats: int = 3, device: str = "cpu") -> dict[str, Any]:
+    """Whole-photo timing split into detect / align / restore / paste on a synthetic photo with ``faces`` faces.
+
+    The photo is made of faces rendered by ``embedded-prior`` so that the detector really finds them.
+    """
+    import cv2
+
+    from . import analysis as an
+    from .face import align_face, paste_face
+    from .hub import load_model
+    from .restore import FaceRestorer
+
+    G = load_model("embedded-prior")
+    restorer = FaceRestorer.from_pretrained(model, device=device)
+    rng = np.random.default_rng(0)
+    canvas = np.full((photo_size, photo_size, 3), 128, np.uint8)
+    imgs = an.synthesize(G, an.sample_latents(G, list(range(faces * 4)), psi=0.6))
+    cell = photo_size // max(2, int(np.ceil(np.sqrt(faces))))
+    placed = 0
+    for img in imgs:
+        if placed == faces:
+            break
+        big = cv2.resize(img, (cell * 3 // 4, cell * 3 // 4), interpolation=cv2.INTER_CUBIC)
+        r, c = divmod(placed, photo_size // cell)
+        y, x = r * cell + cell // 8, c * cell + cell // 8
+        canvas[y : y + big.shape[0], x : x + big.shape[1]] = big
+        placed += 1
+    timings: dict[str, list[float]] = {"detect": [], "align": [], "restore": [], "paste": [], "total": []}
+    found = 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dets = restorer.detect(canvas)
+        t1 = time.perf_counter()
+        crops = [align_face(canvas, d.landmarks, restorer.face_size, zoom=restorer.crop_zoom) for d in dets]
+        t2 = time.perf_counter()
+        restored = restorer.restore_faces(np.stack([c.crop for c in crops])) if crops else []
+        t3 = time.perf_counter()
+        out = cv2.resize(canvas, None, fx=2, fy=2, interpolation=cv2.INTER_LANCZOS4)
+        for c, r_ in zip(crops, restored):
+            paste_face(out, r_, c.affine, upscale=2)
+        t4 = time.perf_counter()
+        found = len(dets)
+        for k, v in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+            timings[k].append(v)
+    return dict(model=model, photo=f"{photo_size}x{photo_size}", faces_placed=placed, faces_found=found,
+                **{f"{k}_s": statistics.median(v) for k, v in timings.items()})
+
+
+def run(models: list[str], *, device: str, batch: int, repeats: int, short: bool, compile: bool) -> dict[str, Any]:
+    """Everything ``gfr bench`` prints."""
+    torch.manual_seed(0)
+    out: dict[str, Any] = dict(torch=torch.__version__, threads=torch.get_num_threads(), short=short, results=[])
+    for m in models:
+        r = bench_model(m, device=device, batch=batch, repeats=repeats, warmup=1 if short else 2,
+                        compile=compile, face_size=128 if short and get_card(m).face_size > 128 else None)
+        out["results"].append(asdict(r))
+    try:
+        out["pipeline"] = bench_pipeline("embedded", repeats=1 if short else 3, device=device)
+    except Exception as exc:  # the embedded models may be absent in a development checkout
+        out["pipeline"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Human-readable summary of :func:`run`'s output."""
+    lines = []
+    for r in report["results"]:
+        b, o = r["baseline"], r["optimized"]
+        lines.append(
+            f"{r['model']} @ {r['face_size']}px on {r['device']}: {r['gflops_per_face']:.1f} GFLOP/face, "
+            f"matmul peak {r['matmul_peak_gflops']:.0f} GFLOP/s\n"
+            f"  baseline : {b['per_face_median_s'] * 1e3:8.1f} ms/face (min {b['per_face_min_s'] * 1e3:.1f}, max {b['per_face_max_s'] * 1e3:.1f}), "
+            f"{b['faces_per_s']:.2f} faces/s, {b['fraction_of_peak'] * 100:.0f}% of peak, peak mem {b['peak_mem_mb']:.0f} MB\n"
+            f"  optimized: {o['per_face_median_s'] * 1e3:8.1f} ms/face (min {o['per_face_min_s'] * 1e3:.1f}, max {o['per_face_max_s'] * 1e3:.1f}), "
+            f"{o['faces_per_s']:.2f} faces/s, {o['fraction_of_peak'] * 100:.0f}% of peak, batch {o['batch']}, first call {o['first_call_s']:.1f}s\n"
+            f"  ratio optimized/baseline time per face: {1 / r['speedup_per_face']:.3f} (speed-up {r['speedup_per_face']:.2f}x), "
+            f"max abs diff {r['max_abs_diff']:.2e}, relative error {o['relative_error']:.2e}\n"
+            f"  settings: {json.dumps(r['settings'])}"
+        )
+    p = report.get("pipeline", {})
+    if "error" in p:
+        lines.append(f"pipeline: skipped ({p['error']})")
+    elif p:
+        lines.append(
+            f"pipeline ({p['model']}, {p['photo']}, {p['faces_found']}/{p['faces_placed']} faces found): total {p['total_s']:.3f}s = "
+            f"detect {p['detect_s']:.3f} + align {p['align_s']:.3f} + restore {p['restore_s']:.3f} + paste {p['paste_s']:.3f}"
+        )
+    return "\n".join(lines)
