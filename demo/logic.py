@@ -24,6 +24,7 @@ from gfr_core.face import detect_faces
 
 __all__ = [
     "DEFAULT_MODEL",
+    "preview_upload",
     "PRIOR_MODEL",
     "degradation_lab",
     "interpolation",
@@ -87,6 +88,13 @@ def _read_upload(path: str | None, what: str = "photo"):
         return read_image(path, name=Path(path).name)
     except ImageInputError as exc:
         raise gr.Error(str(exc)) from None
+
+
+def preview_upload(path: str | None) -> np.ndarray | None:
+    """Show the uploaded photo as decoded (EXIF rotation applied); a bad file is reported at once."""
+    if not path:
+        return None
+    return _read_upload(path).rgb
 
 
 def _overlay(rgb: np.ndarray, faces) -> np.ndarray:

@@ -60,7 +60,7 @@ def matmul_peak_gflops(device: torch.device, *, n: int = 2048, dtype: torch.dtyp
 def _flops(model: torch.nn.Module, x: torch.Tensor, kw: dict[str, Any]) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+    with FlopCounterMode(display=False) as fc:  # the model's parameters do not require grad here
         model(x, **kw)
     return float(fc.get_total_flops())
 
@@ -110,7 +110,7 @@ def bench_model(name: str, *, device: str = "cpu", batch: int = 4, repeats: int 
     if face_size is not None:
         config["out_size" if "out_size" in config else "size"] = face_size
     torch.manual_seed(0)
-    model = type(build_model(card))(**config).eval().to(dev)
+    model = type(build_model(card))(**config).eval().requires_grad_(False).to(dev)
     s = config.get("out_size", config.get("size"))
     x1 = torch.rand(1, 3, s, s, device=dev) * 2 - 1
     xb = torch.rand(batch, 3, s, s, device=dev) * 2 - 1
@@ -224,7 +224,7 @@ def run(models: list[str], *, device: str, batch: int, repeats: int, short: bool
     out: dict[str, Any] = dict(torch=torch.__version__, threads=torch.get_num_threads(), short=short, results=[])
     for m in models:
         r = bench_model(m, device=device, batch=batch, repeats=repeats, warmup=1 if short else 2,
-                        compile=compile, face_size=128 if short and get_card(m).face_size > 128 else None)
+                        compile=compile, face_size=64 if short and get_card(m).face_size > 64 else None)
         out["results"].append(asdict(r))
     try:
         out["pipeline"] = bench_pipeline("embedded", repeats=1 if short else 3, device=device)

@@ -174,6 +174,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import format_report, run
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    report = run(args.model or ["gfpgan-v1.4"], device=args.device, batch=args.batch, repeats=args.repeats,
+                 short=args.short, compile=args.compile)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gfr", description="GAN-prior face restoration.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -214,6 +229,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", action="store_true", help="with --json: leave out per-image metrics")
     p.add_argument("--device", default="cpu", help="torch device")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("bench", help="official execution style vs the optimized path: latency, throughput, accuracy")
+    p.add_argument("--model", action="append", help="registered model whose architecture is timed (repeatable; default gfpgan-v1.4)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--batch", type=int, default=4, help="faces per forward in the optimized path")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs after warm-up")
+    p.add_argument("--short", action="store_true", help="quick run at 64 px (CI)")
+    p.add_argument("--compile", action="store_true", help="also torch.compile the optimized path")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", action="store_true", help="print the full JSON report")
+    p.set_defaults(func=_cmd_bench)
 
     from .train import PriorConfig, RestorerConfig
 

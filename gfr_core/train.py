@@ -78,7 +78,7 @@ class RestorerConfig:
 
     data: str  # as PriorConfig.data
     out: str  # run folder
-    prior: str | None  # prior checkpoint (prior.safetensors); None with use_prior=False
+    prior: str | None = None  # prior checkpoint (prior.safetensors); also gives the architecture
     use_prior: bool = True  # False: the no-prior ablation (random, trainable decoder)
     zoom: float = 1.3  # alignment template zoom
     batch: int = 16  # faces per step

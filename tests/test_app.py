@@ -147,7 +147,7 @@ def test_browser_upload_restore_and_gallery(server):
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(server, wait_until="networkidle")
         page.locator("#restore-input input[type=file]").set_input_files(str(EXAMPLES / "photo-group.png"))
-        page.locator("#restore-input img").first.wait_for(timeout=30_000)
+        page.locator("#restore-preview img").first.wait_for(timeout=30_000)
         page.locator("#restore-button").click()
         page.locator("#restore-gallery img").nth(3).wait_for(timeout=120_000)
         page.locator("#restore-output img").first.wait_for(timeout=30_000)
