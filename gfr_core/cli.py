@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-DEFAULT_MODEL = "gfpgan-v1.4"
+DEFAULT_MODEL = "embedded"
 
 __all__ = ["main"]
 
@@ -171,6 +171,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     for p in export_embedded(prior_run=args.prior, restorer_run=args.restorer, noprior_run=args.noprior,
                              weights_dir=args.weights_dir, metrics=metrics):
         print(f"wrote {p} ({p.stat().st_size / 1e6:.2f} MB)")
+    from .train import write_model_card
+
+    print(f"wrote {write_model_card(args.weights_dir)}")
     return 0
 
 

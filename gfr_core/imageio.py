@@ -180,6 +180,12 @@ def restore_mode(rgb: np.ndarray, *, alpha: np.ndarray | None, gray: bool) -> np
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> Path:
     """Write atomically: encode to a temporary file in the same folder, then rename into place.
 
@@ -204,6 +210,7 @@ def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False,
     try:
         with os.fdopen(fd, "wb") as f:
             im.save(f, format=fmt, **params)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

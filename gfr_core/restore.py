@@ -69,11 +69,16 @@ class InferenceSettings:
 
     @classmethod
     def for_device(cls, device: str | torch.device, *, compile: bool = False) -> "InferenceSettings":
-        """Defaults per device type: shared-weight modulated convs everywhere; NHWC and bf16 on CUDA."""
+        """Defaults per device type, from measurements (benchmarks/RESULTS.md).
+
+        CPU: fp32 and the grouped-conv modulated conv, which measured faster than the shared-weight form
+        there (GFPGAN-512, batch 1: 1.88 s vs 2.07 s). CUDA: the shared-weight form (one large conv per
+        layer instead of a grouped one), NHWC and bf16 autocast; not yet measured on a GPU.
+        """
         dev = torch.device(device)
         if dev.type == "cuda":
             return cls("cuda", fused=False, channels_last=True, autocast_dtype=torch.bfloat16, compile=compile)
-        return cls(dev.type, fused=False, channels_last=False, autocast_dtype=None, compile=compile)
+        return cls(dev.type, fused=True, channels_last=False, autocast_dtype=None, compile=compile)
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -159,11 +164,11 @@ class FaceRestorer:
         cls, name: str, *, device: str | torch.device = "cpu", detector: str = "mtcnn", max_batch: int = 8
     ) -> "FaceRestorer":
         """Load a registered restorer (see ``gfr models``) or a local checkpoint file."""
-        from .hub import _REGISTRY, get_card, load_model
+        from .hub import get_card, list_models, load_model
 
         model = load_model(name, device=device)
         zoom = float(getattr(model, "crop_zoom", 1.0))
-        if name in _REGISTRY:
+        if name in list_models():
             card = get_card(name)
             if card.task != "restore":
                 raise ValueError(f"{name} is a {card.task} model, not a face restorer; pick one of `gfr models` with task 'restore'")

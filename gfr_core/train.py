@@ -441,3 +441,36 @@ def _command_for(name: str, record: dict[str, Any]) -> str:
                 f"--minutes {c['minutes']} (resumed until step {record['step']})")
     return (f"gfr train restorer --data {c['data']} --out {c['out']} --prior {c['prior']} --use-prior {c['use_prior']} "
             f"--batch {c['batch']} --minutes {c['minutes']} (resumed until step {record['step']})")
+
+
+def write_model_card(weights_dir: str | Path) -> Path:
+    """Write ``MODEL_CARD.md`` and a sample grid for the embedded models from their JSON cards."""
+    from PIL import Image
+
+    from . import analysis as an
+    from .hub import load_model
+
+    wdir = Path(weights_dir)
+    cards = {p.stem: json.loads(p.read_text()) for p in sorted(wdir.glob("*.json"))}
+    G = load_model(wdir / "embedded-prior.safetensors")
+    grid = an.tile(an.synthesize(G, an.sample_latents(G, list(range(32)), psi=0.7)), 8)
+    Image.fromarray(grid).save(wdir / "embedded-prior-samples.png")
+    lines = ["# Embedded models", "",
+             "Small models trained by this project's own code on real faces, bundled so that gfr works offline.", ""]
+    for name, c in cards.items():
+        tr = c["extras"]["training"]
+        lines += [f"## {name}", "", c["description"], "",
+                  f"* Architecture: `{c['arch']}` {json.dumps(c['config'])}, alignment zoom {c['crop_zoom']}",
+                  f"* File: `{c['filename']}` ({c['size_bytes']:,} bytes, {c['extras']['stored_dtype']}), sha256 `{c['sha256']}`",
+                  f"* Data and terms: {c['license']}",
+                  f"* Training: `{c['extras']['command']}`",
+                  f"* Steps {tr['step']}, images seen {tr['images_seen']:,}, {tr['train_seconds'] / 60:.0f} min on {tr['hardware']}, torch {tr['torch']}",
+                  f"* Last losses: {json.dumps({k: round(v, 4) for k, v in tr['last_losses'].items()})}"]
+        m = c["extras"].get("metrics")
+        if m:
+            lines.append(f"* Evaluation: {m}")
+        lines.append("")
+    lines += ["## Samples of embedded-prior (ψ = 0.7, seeds 0-31)", "", "![samples](embedded-prior-samples.png)", ""]
+    out = wdir / "MODEL_CARD.md"
+    out.write_text("\n".join(lines))
+    return out

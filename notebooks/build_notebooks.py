@@ -23,14 +23,13 @@ SETUP = '''\
 import os
 PRIOR = "embedded-prior"
 RESTORER = "embedded"
-DATA = "../../shared/data" if os.path.isdir("../../shared/data") else "../shared/data"
+DATA = "../../shared/data/faces128-lfw-val.tar"   # real faces, val split (never trained on)
 FAST = os.environ.get("GFR_NB_FAST") == "1"   # CI: fewer samples, same figures
 
 import numpy as np
 import torch
-import matplotlib
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+%matplotlib inline
 from IPython.display import display
 import gfr_core
 from gfr_core import FaceRestorer, load_model, analysis as an, degrade as dg, evaluate as ev

@@ -196,3 +196,31 @@ def test_local_file_is_loaded_and_architecture_guessed(tmp_path):
         assert (model(t["input.x"]) - t["output.0"]).abs().max() <= 1e-4
     with pytest.raises(ModelUnavailableError, match="no such checkpoint"):
         load_model(tmp_path / "missing.pth")
+
+
+def test_embedded_models_work_offline_and_are_named_in_errors(tmp_path, monkeypatch):
+    from gfr_core import FaceRestorer
+    from gfr_core.hub import is_cached
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    for name in ("embedded", "embedded-prior", "embedded-noprior"):
+        card = get_card(name)
+        assert card.embedded and is_cached(card) and card.sha256 and card.size_bytes
+        assert "Labeled Faces in the Wild" in card.license
+    r = FaceRestorer.from_pretrained("embedded")
+    assert r.face_size == get_card("embedded").face_size and r.crop_zoom == get_card("embedded").crop_zoom
+    g = load_model("embedded-prior")
+    assert float(g.w_avg.abs().sum()) > 0  # the truncation centre travels with the weights
+    with pytest.raises(ModelUnavailableError, match="offline model 'embedded'"):
+        load_model("gfpgan-v1.4")
+
+
+def test_embedded_checksum_is_enforced(tmp_path):
+    import dataclasses
+
+    from gfr_core.hub import ChecksumError, resolve_file
+
+    card = dataclasses.replace(get_card("embedded"), name="embedded-tampered", sha256="f" * 64)
+    with pytest.raises(ChecksumError, match="sha256"):
+        resolve_file(card)
