@@ -259,8 +259,7 @@ def nb_robustness() -> list:
                           "available restorer and the bicubic baseline. Bands are ± one standard error over faces."),
         new_code_cell(SETUP),
         new_code_cell('''\
-from gfr_core import get_card, list_models
-from gfr_core.hub import is_cached
+from gfr_core import get_card, is_cached, list_models
 names = [n for n in list_models("restore") if is_cached(get_card(n)) and get_card(n).face_size == S and get_card(n).crop_zoom == ZOOM]
 restorers = {n: FaceRestorer.from_pretrained(n) for n in names}
 faces, source = val_faces(24 if FAST else 128)

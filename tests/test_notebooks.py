@@ -40,3 +40,16 @@ def test_notebook_executes(name, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
     print(f"{name}: {elapsed:.1f}s")
+
+
+def test_notebooks_use_only_the_public_api():
+    import re
+
+    import gfr_core
+
+    for name in NOTEBOOKS:
+        src = "\n".join(c.source for c in build(name).cells)
+        assert "from gfr_core." not in src and "import gfr_core." not in src, name
+        for names in re.findall(r"from gfr_core import ([^\n]+)", src):
+            for item in names.split(","):
+                assert item.strip().split(" as ")[0] in gfr_core.__all__, (name, item)
