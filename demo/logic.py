@@ -19,7 +19,7 @@ import torch
 from gfr_core import FaceRestorer, ImageInputError, ModelUnavailableError, get_card, list_models, load_model, read_image, write_image
 from gfr_core import analysis as an
 from gfr_core import degrade as dg
-from gfr_core.evaluate import landmark_distance, psnr, ssim
+from gfr_core.evaluate import face_landmarks, landmark_distance, psnr, ssim
 from gfr_core.face import detect_faces
 
 __all__ = [
@@ -206,9 +206,7 @@ def degradation_lab(path, blur, down, noise, quality, models, seed):
     x = dg.add_gaussian_noise(x, float(noise), rng) if noise > 0 else x
     x = dg.jpeg(x, int(quality))
     lq = cv2.resize(x, (s, s), interpolation=cv2.INTER_CUBIC)
-    big = cv2.resize(clean, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
-    gt_d = detect_faces(big, min_face_size=40, score_threshold=0.8)
-    gt_lm = gt_d[0].landmarks / 4 if gt_d else None
+    gt_lm = face_landmarks(clean)
     rows, cells = [], [(clean, "clean"), (lq, "degraded (bicubic)")]
     for name in models:
         r = get_restorer(name)

@@ -184,7 +184,6 @@ def bench_pipeline(model: str, *, faces: int = 4, photo_size: int = 1024, repeat
 
     G = load_model("embedded-prior")
     restorer = FaceRestorer.from_pretrained(model, device=device)
-    rng = np.random.default_rng(0)
     canvas = np.full((photo_size, photo_size, 3), 128, np.uint8)
     imgs = an.synthesize(G, an.sample_latents(G, list(range(faces * 4)), psi=0.6))
     cell = photo_size // max(2, int(np.ceil(np.sqrt(faces))))

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from .convert import convert_state_dict, unwrap_checkpoint
 from .face.retinaface import RetinaFace

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .face import Detection, align_face, detect_faces, paste_face, select_center_face, template
-from .imageio import ImageInputError, LoadedImage, prepare_array, restore_mode
+from .imageio import LoadedImage, prepare_array, restore_mode
 
 __all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "InferenceSettings", "RestoreResult", "optimize_for_inference"]
 

@@ -8,7 +8,6 @@ configuration CI uses: every figure is still computed, on fewer samples.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
