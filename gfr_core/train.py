@@ -86,7 +86,9 @@ class RestorerConfig:
     w_l1: float = 1.0  # L1 weight
     w_pyramid: float = 1.0  # auxiliary-RGB pyramid L1 weight
     w_adv: float = 0.05  # adversarial weight
-    w_fm: float = 0.5  # discriminator feature-matching weight
+    w_fm: float = 0.5  # discriminator feature-matching weight (with w_adv 0 too, no discriminator is run)
+    ema_beta: float = 0.998  # EMA of the restorer weights per step (exported); 0 disables
+    anneal: bool = False  # cosine-decay the learning rate to 0 over this chunk's minutes (final fine-tuning)
     degradation: str = "gfpgan"  # degradation preset
     steps: int = 1_000_000  # stop after this many steps in total
     minutes: float = 10.0  # stop this chunk after this many minutes
@@ -303,6 +305,7 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     if cfg.use_prior:
         R.stylegan_decoder.load_state_dict(prior.state_dict())
         R.stylegan_decoder.requires_grad_(False)
+    R_ema = copy.deepcopy(R).eval().requires_grad_(False)
     size = arch["out_size"]
     D = StyleGAN2Discriminator(size=size, narrow=arch["narrow"]).to(dev)
     params = [p for p in R.parameters() if p.requires_grad]
@@ -315,11 +318,16 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     if state_path.is_file():
         st = torch.load(state_path, map_location=dev, weights_only=True)
         R.load_state_dict(st["R"])
+        R_ema.load_state_dict(st.get("R_ema", st["R"]))  # states written before the EMA existed
         D.load_state_dict(st["D"])
         opt_r.load_state_dict(st["opt_r"])
         opt_d.load_state_dict(st["opt_d"])
+        for opt in (opt_r, opt_d):  # this chunk's learning rate, not the saved one
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr
         step, elapsed = int(st["step"]), float(st["elapsed"])
         log.info("resumed restorer training at step %d", step)
+    use_d = cfg.w_adv > 0 or cfg.w_fm > 0
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
     from tqdm import tqdm
 
@@ -336,47 +344,59 @@ def train_restorer(cfg: RestorerConfig) -> Path:
             it = iter(loader)
             lq, gt = next(it)
         lq, gt = lq.to(dev), gt.to(dev)
+        if cfg.anneal:
+            lr = 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, (time.time() - t0) / (cfg.minutes * 60))))
+            for g in opt_r.param_groups:
+                g["lr"] = lr
         R.train()
         with amp:
             latents, conditions, rgbs = R.encode(lq, return_rgb=True)
             out_img = R.decode(latents, conditions, noise_mode="random", fused=False).float()
-            l1 = F.l1_loss(out_img, gt)
-            pyramid = sum(F.l1_loss(r.float(), F.interpolate(gt, size=r.shape[-2:], mode="area")) for r in rgbs) / len(rgbs)
-            logits, f_fake = D(out_img, return_features=True)
-            with torch.no_grad():
-                _, f_real = D(gt, return_features=True)
-            adv = F.softplus(-logits).mean()
-            fm = sum(F.l1_loss(a, b) for a, b in zip(f_fake, f_real)) / len(f_fake)
-            loss = cfg.w_l1 * l1 + cfg.w_pyramid * pyramid + cfg.w_adv * adv + cfg.w_fm * fm
+            losses = dict(l1=F.l1_loss(out_img, gt))
+            losses["pyramid"] = sum(F.l1_loss(r.float(), F.interpolate(gt, size=r.shape[-2:], mode="area")) for r in rgbs) / len(rgbs)
+            if use_d:
+                logits, f_fake = D(out_img, return_features=True)
+                with torch.no_grad():
+                    _, f_real = D(gt, return_features=True)
+                losses["adv"] = F.softplus(-logits).mean()
+                losses["fm"] = sum(F.l1_loss(a, b) for a, b in zip(f_fake, f_real)) / len(f_fake)
+            weights = dict(l1=cfg.w_l1, pyramid=cfg.w_pyramid, adv=cfg.w_adv, fm=cfg.w_fm)
+            loss = sum(weights[k] * v for k, v in losses.items())
         opt_r.zero_grad(set_to_none=True)
         loss.backward()
         opt_r.step()
-        with amp:
-            loss_d = F.softplus(D(out_img.detach())).mean() + F.softplus(-D(gt)).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+        if cfg.ema_beta > 0:
+            _ema(R_ema, R, cfg.ema_beta)
+        else:
+            R_ema.load_state_dict(R.state_dict())
+        if use_d:
+            with amp:
+                losses["loss_d"] = F.softplus(D(out_img.detach())).mean() + F.softplus(-D(gt)).mean()
+            opt_d.zero_grad(set_to_none=True)
+            losses["loss_d"].backward()
+            opt_d.step()
         step += 1
-        stats = {k: float(v.detach()) for k, v in dict(l1=l1, pyramid=pyramid, adv=adv, fm=fm, loss_d=loss_d).items()}
+        stats = {k: float(v.detach()) for k, v in losses.items()}
         if not all(math.isfinite(v) for v in stats.values()):
             raise FloatingPointError(f"restorer training diverged at step {step}: {stats}")
         bar.update(1)
         if step % 50 == 0:
             bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
         if step % cfg.ckpt_every == 0:
-            _save_restorer(out, R, D, opt_r, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats, arch, epoch_len)
+            _save_restorer(out, R, R_ema, D, opt_r, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats, arch, epoch_len)
     bar.close()
-    return _save_restorer(out, R, D, opt_r, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats, arch, epoch_len)
+    return _save_restorer(out, R, R_ema, D, opt_r, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats, arch, epoch_len)
 
 
-def _save_restorer(out: Path, R, D, opt_r, opt_d, step, elapsed, cfg: RestorerConfig, dev, stats, arch, epoch_len) -> Path:
-    _save_state(out / "state.pt", dict(R=R.state_dict(), D=D.state_dict(), opt_r=opt_r.state_dict(), opt_d=opt_d.state_dict(),
-                                       step=step, elapsed=elapsed))
+def _save_restorer(out: Path, R, R_ema, D, opt_r, opt_d, step, elapsed, cfg: RestorerConfig, dev, stats, arch, epoch_len) -> Path:
+    """Save the resumable state and export the EMA weights as ``restorer.safetensors``."""
+    _save_state(out / "state.pt", dict(R=R.state_dict(), R_ema=R_ema.state_dict(), D=D.state_dict(), opt_r=opt_r.state_dict(),
+                                       opt_d=opt_d.state_dict(), step=step, elapsed=elapsed))
     record = dict(config=asdict(cfg), arch=arch, step=step, images_seen=step * cfg.batch, epochs=round(step / max(1, epoch_len), 2),
                   train_seconds=round(elapsed, 1), hardware=_hardware(dev), torch=torch.__version__, last_losses=stats)
     (out / "training.json").write_text(json.dumps(record, indent=1))
     R.eval()
-    return save_checkpoint(out / "restorer.safetensors", R, arch="gfpgan", config=arch,
+    return save_checkpoint(out / "restorer.safetensors", R_ema, arch="gfpgan", config=arch,
                            metadata={"gfr_crop_zoom": str(cfg.zoom), "gfr_training": json.dumps(record)})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -53,6 +54,18 @@ def test_prior_smoke_resume_and_restorer(aligned_folder, tmp_path):
     assert all(torch.equal(dec[k], v) for k, v in g1.state_dict().items())
     out = restorer.restore_faces(np.zeros((1, 16, 16, 3), np.uint8))
     assert out.shape == (1, 16, 16, 3)
+
+    # A PSNR fine-tuning chunk on top: no discriminator, annealed learning rate, EMA weights exported.
+    st0 = torch.load(tmp_path / "rest" / "state.pt", weights_only=True)
+    rpath = train_restorer(dataclasses.replace(rcfg, steps=4, w_adv=0.0, w_fm=0.0, anneal=True, lr=1e-3, ema_beta=0.5))
+    st = torch.load(tmp_path / "rest" / "state.pt", weights_only=True)
+    rec = json.loads((tmp_path / "rest" / "training.json").read_text())
+    assert st["step"] == 4 and set(rec["last_losses"]) == {"l1", "pyramid"}
+    assert all(torch.equal(st0["D"][k], v) for k, v in st["D"].items()), "the discriminator trained with zero GAN weights"
+    assert any(not torch.equal(st0["R"][k], v) for k, v in st["R"].items())
+    exported = load_model(rpath).state_dict()
+    assert all(torch.equal(exported[k], v) for k, v in st["R_ema"].items())
+    assert any(not torch.equal(st["R"][k], v) for k, v in st["R_ema"].items()), "the EMA is a copy of the raw weights"
 
 
 def test_no_prior_ablation_trains_its_decoder(aligned_folder, tmp_path):
