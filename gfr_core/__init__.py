@@ -22,6 +22,7 @@ from .hub import (
     is_cached,
     list_models,
     load_model,
+    model_card,
     save_checkpoint,
 )
 from .imageio import ImageInputError, LoadedImage, read_image, write_image
@@ -56,6 +57,7 @@ __all__ = [
     "list_models",
     "load_model",
     "mix_latents",
+    "model_card",
     "read_image",
     "save_checkpoint",
     "write_image",

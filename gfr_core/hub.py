@@ -46,6 +46,7 @@ __all__ = [
     "is_cached",
     "list_models",
     "load_model",
+    "model_card",
     "register",
     "resolve_file",
     "save_checkpoint",
@@ -348,6 +349,27 @@ def _read_native(path: Path) -> tuple[str, dict[str, Any], float] | None:
     return meta["gfr_arch"], json.loads(meta["gfr_config"]), float(meta.get("gfr_crop_zoom", 1.0))
 
 
+def _native_card(path: Path) -> ModelCard | None:
+    """The card recorded in a checkpoint written by :func:`save_checkpoint`, else None."""
+    native = _read_native(path) if path.suffix == ".safetensors" else None
+    if native is None:
+        return None
+    arch_name, config, zoom = native
+    return ModelCard(name=path.stem, arch=arch_name, config=config, task="restore" if arch_name != "stylegan2" else "prior",
+                     filename=str(path), converter="native", license="see file", paper="", crop_zoom=zoom)
+
+
+def model_card(name_or_path: str | Path) -> ModelCard | None:
+    """The card of a registered model, or the one recorded in a gfr-written ``.safetensors``; None otherwise.
+
+    Reads no weights (for a file, only its safetensors header).
+    """
+    if str(name_or_path) in _REGISTRY:
+        return _REGISTRY[str(name_or_path)]
+    path = Path(name_or_path)
+    return _native_card(path) if path.is_file() else None
+
+
 def _load_into(card: ModelCard, obj: Any, device: str | torch.device) -> nn.Module:
     sd, extras = unwrap_checkpoint(obj)
     if _W_AVG_KEY in sd:
@@ -400,14 +422,9 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
     if str(name_or_path) not in _REGISTRY and (path.suffix in (".pth", ".pt", ".ckpt", ".safetensors") or path.exists()):
         if not path.is_file():
             raise ModelUnavailableError(f"{path}: no such checkpoint file")
-        native = _read_native(path) if path.suffix == ".safetensors" and arch is None else None
-        if native is not None:
-            arch_name, config, zoom = native
-            card = ModelCard(name=path.stem, arch=arch_name, config=config, task="restore" if arch_name != "stylegan2" else "prior",
-                             filename=str(path), converter="native", license="see file", paper="", crop_zoom=zoom)
-            model = _load_into(card, load_checkpoint(path), device)
-            model.crop_zoom = zoom  # carried for FaceRestorer.from_pretrained(path)
-            return model
+        card = _native_card(path) if arch is None else None
+        if card is not None:
+            return _load_into(card, load_checkpoint(path), device)
         obj = load_checkpoint(path)
         card = get_card(arch) if arch else _guess_card(obj)
         log.info("loading %s as %s", path, card.name)

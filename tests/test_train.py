@@ -48,7 +48,9 @@ def test_prior_smoke_resume_and_restorer(aligned_folder, tmp_path):
     rec = json.loads((tmp_path / "rest" / "training.json").read_text())
     assert rec["step"] == 2 and all(np.isfinite(v) for v in rec["last_losses"].values())
     restorer = FaceRestorer.from_pretrained(str(rpath))
-    assert restorer.face_size == 16 and restorer.crop_zoom == pytest.approx(1.3)
+    assert restorer.face_size == 16 and restorer.crop_zoom == pytest.approx(1.3)  # from the file's own card
+    with pytest.raises(ValueError, match="not a face restorer"):
+        FaceRestorer.from_pretrained(str(path))  # the prior checkpoint
     # the decoder is the frozen prior
     dec = restorer.model.stylegan_decoder.state_dict()
     assert all(torch.equal(dec[k], v) for k, v in g1.state_dict().items())
