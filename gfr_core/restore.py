@@ -59,26 +59,33 @@ class RestoreResult:
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    """How a restorer runs on a device. Chosen from measurements (``gfr bench``, benchmarks/RESULTS.md)."""
+    """How a restorer runs on a device. Chosen from measurements (``gfr bench --variants``, benchmarks/RESULTS.md)."""
 
     device_type: str  # 'cpu' or 'cuda'
     fused: bool  # grouped-conv modulated conv (True) or activation scaling with shared weights (False)
-    channels_last: bool  # NHWC memory format
-    autocast_dtype: torch.dtype | None  # reduced-precision autocast (CUDA bf16) or None for fp32
+    channels_last: bool  # NHWC memory format for the input and the 4-D weights
+    autocast_dtype: torch.dtype | None  # reduced-precision autocast (bf16) or None for fp32
     compile: bool  # torch.compile the model
+    batch_pixels: int = 1 << 30  # most face pixels (faces x S x S) per forward; bounds batch size and memory
 
     @classmethod
     def for_device(cls, device: str | torch.device, *, compile: bool = False) -> "InferenceSettings":
         """Defaults per device type, from measurements (benchmarks/RESULTS.md).
 
-        CPU: fp32 and the grouped-conv modulated conv, which measured faster than the shared-weight form
-        there (GFPGAN-512, batch 1: 1.88 s vs 2.07 s). CUDA: the shared-weight form (one large conv per
-        layer instead of a grouped one), NHWC and bf16 autocast; not yet measured on a GPU.
+        CPU: fp32, NHWC, the grouped-conv modulated conv, and one 512 px face per forward (batching 512 px
+        faces measured slower per face there: their activations no longer stay in cache); small faces
+        (the 64 px embedded model) are batched. CUDA: the shared-weight form (one large conv per layer
+        instead of a grouped one), NHWC, bf16 autocast and large batches; not yet measured on a GPU.
         """
         dev = torch.device(device)
         if dev.type == "cuda":
-            return cls("cuda", fused=False, channels_last=True, autocast_dtype=torch.bfloat16, compile=compile)
-        return cls(dev.type, fused=True, channels_last=False, autocast_dtype=None, compile=compile)
+            return cls("cuda", fused=False, channels_last=True, autocast_dtype=torch.bfloat16, compile=compile,
+                       batch_pixels=32 * 512 * 512)
+        return cls(dev.type, fused=True, channels_last=True, autocast_dtype=None, compile=compile, batch_pixels=128 * 128)
+
+    def faces_per_forward(self, face_size: int) -> int:
+        """Faces per forward at ``face_size`` under this device's pixel budget (at least 1)."""
+        return max(1, self.batch_pixels // (face_size * face_size))
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -95,16 +102,25 @@ class InferenceSettings:
 
     def describe(self) -> dict[str, object]:
         return dict(fused_modconv=self.fused, channels_last=self.channels_last,
-                    autocast=str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "fp32", compile=self.compile)
+                    autocast=str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "fp32",
+                    compile=self.compile, batch_pixels=self.batch_pixels)
 
 
 def optimize_for_inference(model: nn.Module, settings: InferenceSettings) -> nn.Module:
-    """Freeze ``model`` for inference with ``settings`` (memory format, compilation). Returns the callable to use."""
+    """Freeze ``model`` for inference with ``settings`` (memory format, compilation). Returns the callable to use.
+
+    With ``channels_last`` the 4-D conv weights are stored NHWC; the 5-D modulated-conv weights are left
+    as they are (they are rebuilt per sample in each forward).
+    """
     model.eval().requires_grad_(False)
     if settings.channels_last:
-        model.to(memory_format=torch.channels_last)
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
     if settings.compile:
-        return torch.compile(model, dynamic=False)
+        # freezing: weights become constants, so inductor can pre-pack conv weights and fold the
+        # weight-only arithmetic (equalized-lr gains, the shared-weight demodulation norms).
+        return torch.compile(model, dynamic=False, options={"freezing": True})
     return model
 
 
@@ -133,7 +149,7 @@ class FaceRestorer:
         name: str = "custom",
         device: str | torch.device = "cpu",
         detector: str = "mtcnn",
-        max_batch: int = 8,
+        max_batch: int | None = None,
         crop_zoom: float = 1.0,
         settings: InferenceSettings | None = None,
     ) -> None:
@@ -145,7 +161,8 @@ class FaceRestorer:
             name: Label used in messages.
             device: Device the model runs on.
             detector: Face detector name (see :data:`gfr_core.face.DETECTORS`).
-            max_batch: Most faces per forward pass (bounds memory on photos with many faces).
+            max_batch: Most faces per forward pass (default: the device's measured policy,
+                :meth:`InferenceSettings.faces_per_forward`); bounds memory on photos with many faces.
             crop_zoom: Template zoom the model was trained with (see :func:`gfr_core.face.template`).
             settings: Inference settings (default: :meth:`InferenceSettings.for_device`).
         """
@@ -156,25 +173,24 @@ class FaceRestorer:
         self.name = name
         self.device = torch.device(device)
         self.detector = detector
-        self.max_batch = int(max_batch)
+        self.max_batch = int(max_batch) if max_batch else self.settings.faces_per_forward(self.face_size)
         self.crop_zoom = float(crop_zoom)
 
     @classmethod
     def from_pretrained(
-        cls, name: str, *, device: str | torch.device = "cpu", detector: str = "mtcnn", max_batch: int = 8
+        cls, name: str, *, device: str | torch.device = "cpu", detector: str = "mtcnn", max_batch: int | None = None
     ) -> "FaceRestorer":
         """Load a registered restorer (see ``gfr models``) or a local checkpoint file."""
-        from .hub import get_card, list_models, load_model
+        from .hub import load_model, model_card
 
         model = load_model(name, device=device)
-        zoom = float(getattr(model, "crop_zoom", 1.0))
-        if name in list_models():
-            card = get_card(name)
+        card = model_card(name)
+        if card is not None:
             if card.task != "restore":
                 raise ValueError(f"{name} is a {card.task} model, not a face restorer; pick one of `gfr models` with task 'restore'")
             size, zoom = card.face_size, card.crop_zoom
-        else:
-            size = int(getattr(model, "out_size", getattr(model, "size", 512)))
+        else:  # a foreign checkpoint file (official layout): the architecture's size, the FFHQ template
+            size, zoom = int(getattr(model, "out_size", getattr(model, "size", 512))), 1.0
         return cls(model, face_size=size, name=str(name), device=device, detector=detector, max_batch=max_batch, crop_zoom=zoom)
 
     # ----------------------------------------------------------------------------------------------
