@@ -8,6 +8,11 @@
 Both run on the same random-weight model (timings do not depend on the weights); outputs are compared
 with the same (stored) noise. FLOPs are counted once with ``FlopCounterMode`` (convolutions and matmuls),
 and the achieved rate is set against the machine's measured fp32 matmul peak.
+
+``--variants`` times each optimization on its own (memory format, modulated-conv formulation, batching,
+reduced-precision autocast, ``torch.compile`` with its compile time) with its error, which is how the
+per-device defaults of :class:`gfr_core.restore.InferenceSettings` were chosen. ``--memory`` restores a
+24 MP photo with four faces in a fresh process and reports its peak RSS.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +33,7 @@ from .hub import build_model, get_card
 from .models import GFPGAN
 from .restore import InferenceSettings, optimize_for_inference
 
-__all__ = ["BenchResult", "bench_model", "bench_pipeline", "matmul_peak_gflops", "run"]
+__all__ = ["BenchResult", "bench_memory", "bench_model", "bench_pipeline", "bench_variants", "matmul_peak_gflops", "run"]
 
 
 def _sync(device: torch.device) -> None:
@@ -83,6 +88,7 @@ class BenchResult:
     speedup_per_face: float
     max_abs_diff: float
     settings: dict[str, Any] = field(default_factory=dict)
+    variants: list[dict[str, Any]] = field(default_factory=list)  # each optimization on its own (--variants)
 
 
 def _stats(times: list[float], faces: int, gflops: float, peak: float) -> dict[str, float]:
@@ -93,7 +99,7 @@ def _stats(times: list[float], faces: int, gflops: float, peak: float) -> dict[s
 
 
 def bench_model(name: str, *, device: str = "cpu", batch: int = 4, repeats: int = 5, warmup: int = 2,
-                compile: bool = False, face_size: int | None = None) -> BenchResult:
+                compile: bool = False, face_size: int | None = None, variants: bool = False) -> BenchResult:
     """Time the baseline and the optimized forward of a registered model's architecture (random weights).
 
     Args:
@@ -103,6 +109,7 @@ def bench_model(name: str, *, device: str = "cpu", batch: int = 4, repeats: int 
         repeats / warmup: Timed and untimed runs.
         compile: Also try ``torch.compile`` in the optimized path (its compile time is reported).
         face_size: Override the resolution (for short runs).
+        variants: Also time each optimization on its own (:func:`bench_variants`).
     """
     dev = torch.device(device)
     card = get_card(name)
@@ -131,13 +138,22 @@ def bench_model(name: str, *, device: str = "cpu", batch: int = 4, repeats: int 
     base["peak_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mb()
 
     settings = InferenceSettings.for_device(dev, compile=compile)
+    opt_batch = min(batch, settings.faces_per_forward(s))
+    # Same input, same (stored) noise: the fp32 NCHW grouped-conv output every variant is compared with.
+    with torch.no_grad():
+        ref = model(xb, **({"noise_mode": "const"} if is_gfpgan else {})).float()
+    rows = (bench_variants(model, xb, ref, is_gfpgan=is_gfpgan, gflops=gflops, peak=peak, repeats=repeats,
+                           warmup=warmup, compile=compile) if variants else [])
     t_opt0 = time.perf_counter()
     fast = optimize_for_inference(model, settings)
     xb_opt = settings.prepare_input(xb)
 
-    def optimized() -> None:
+    def optimized_batches() -> list[torch.Tensor]:  # all faces, ``opt_batch`` per forward (as FaceRestorer)
         with torch.inference_mode(), settings.autocast():
-            fast(xb_opt, **settings.forward_kwargs(is_gfpgan))
+            return [fast(xb_opt[i : i + opt_batch], **settings.forward_kwargs(is_gfpgan)) for i in range(0, batch, opt_batch)]
+
+    def optimized() -> None:
+        optimized_batches()
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -146,22 +162,84 @@ def bench_model(name: str, *, device: str = "cpu", batch: int = 4, repeats: int 
     compile_s = time.perf_counter() - t_opt0
     opt_times = _time(optimized, dev, warmup=warmup, repeats=repeats)
     opt = _stats(opt_times, batch, gflops, peak)
-    opt.update(batch=batch, first_call_s=compile_s)
+    opt.update(batch=batch, faces_per_forward=opt_batch, first_call_s=compile_s)
     opt["peak_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else max(_rss_mb(), rss0)
 
-    # Same input, same (stored) noise: optimized output vs fp32 baseline.
-    with torch.no_grad():
-        ref = model(xb, **({"noise_mode": "const"} if is_gfpgan else {})).float()
-    with torch.inference_mode(), settings.autocast():
-        got = fast(xb_opt, **settings.forward_kwargs(is_gfpgan)).float()
+    got = torch.cat(optimized_batches()).float()
     diff = float((got - ref).abs().max())
     rel = float(((got - ref).norm() / ref.norm()))
     opt["relative_error"] = rel
     return BenchResult(
         model=name, device=_device_name(dev), face_size=s, gflops_per_face=gflops, matmul_peak_gflops=peak,
         baseline=base, optimized=opt, speedup_per_face=base["per_face_median_s"] / opt["per_face_median_s"],
-        max_abs_diff=diff, settings=settings.describe(),
+        max_abs_diff=diff, settings=settings.describe(), variants=rows,
     )
+
+
+def _variant_settings(dev: torch.device, batch: int) -> list[tuple[str, InferenceSettings, int]]:
+    """The execution choices measured one by one by ``gfr bench --variants`` (name, settings, faces per forward)."""
+    cuda = dev.type == "cuda"
+    base = InferenceSettings(dev.type, fused=True, channels_last=False, autocast_dtype=None, compile=False)
+    low = torch.bfloat16
+    out = [
+        ("inference_mode, NCHW, grouped modconv, batch 1", base, 1),
+        ("+ channels_last", replace(base, channels_last=True), 1),
+        ("shared-weight modconv, NCHW, batch 1", replace(base, fused=False), 1),
+        ("shared-weight modconv, channels_last, batch 1", replace(base, fused=False, channels_last=True), 1),
+        (f"grouped modconv, NCHW, batch {batch}", base, batch),
+        (f"shared-weight modconv, NCHW, batch {batch}", replace(base, fused=False), batch),
+        (f"shared-weight modconv, channels_last, batch {batch}", replace(base, fused=False, channels_last=True), batch),
+        ("bf16 autocast, grouped modconv, channels_last, batch 1", replace(base, channels_last=True, autocast_dtype=low), 1),
+        (f"bf16 autocast, shared-weight modconv, channels_last, batch {batch}",
+         replace(base, fused=False, channels_last=True, autocast_dtype=low), batch),
+    ]
+    if cuda:
+        out.append((f"fp16 autocast, shared-weight modconv, channels_last, batch {batch}",
+                    replace(base, fused=False, channels_last=True, autocast_dtype=torch.float16), batch))
+    return out
+
+
+def bench_variants(model: torch.nn.Module, xb: torch.Tensor, ref: torch.Tensor, *, is_gfpgan: bool, gflops: float,
+                   peak: float, repeats: int, warmup: int, compile: bool) -> list[dict[str, Any]]:
+    """Time each execution choice on its own (a fresh copy of ``model`` each), with its error vs ``ref``.
+
+    Args:
+        model: The fp32 eval model (left unchanged).
+        xb: (N,3,S,S) inputs in [-1,1]; variants with batch 1 use the first face.
+        ref: fp32 NCHW grouped-modconv output for ``xb`` with the stored noise.
+        compile: Also time ``torch.compile`` of the two channels_last fp32 variants (compile time reported).
+    """
+    import copy
+
+    dev = xb.device
+    specs = _variant_settings(dev, xb.shape[0])
+    if compile:
+        specs += [(f"torch.compile, {name}", replace(st, compile=True), b) for name, st, b in specs[1:4:2]]
+    rows = []
+    for name, st, b in specs:
+        m = copy.deepcopy(model)
+        t0 = time.perf_counter()
+        fast = optimize_for_inference(m, st)
+        x = st.prepare_input(xb[:b])
+
+        def fwd(fast=fast, x=x, st=st) -> torch.Tensor:
+            with torch.inference_mode(), st.autocast():
+                return fast(x, **st.forward_kwargs(is_gfpgan))
+
+        try:
+            y = fwd().float()
+        except Exception as exc:  # e.g. an autocast dtype the device does not support
+            rows.append(dict(variant=name, batch=b, error=f"{type(exc).__name__}: {exc}"))
+            continue
+        _sync(dev)
+        first = time.perf_counter() - t0
+        times = _time(fwd, dev, warmup=warmup, repeats=repeats)
+        row = dict(variant=name, batch=b, settings=st.describe(), first_call_s=first, **_stats(times, b, gflops, peak))
+        row["max_abs_diff"] = float((y - ref[:b]).abs().max())
+        row["relative_error"] = float((y - ref[:b]).norm() / ref[:b].norm())
+        rows.append(row)
+        del m, fast
+    return rows
 
 
 def _device_name(dev: torch.device) -> str:
@@ -217,18 +295,86 @@ def bench_pipeline(model: str, *, faces: int = 4, photo_size: int = 1024, repeat
                 **{f"{k}_s": statistics.median(v) for k, v in timings.items()})
 
 
-def run(models: list[str], *, device: str, batch: int, repeats: int, short: bool, compile: bool) -> dict[str, Any]:
+def _synthetic_photo(width: int, height: int, faces: int, face_px: int) -> np.ndarray:
+    """A grey photo with ``faces`` faces rendered by ``embedded-prior``, each about ``face_px`` wide, in a row."""
+    import cv2
+
+    from . import analysis as an
+    from .hub import load_model
+
+    G = load_model("embedded-prior")
+    imgs = an.synthesize(G, an.sample_latents(G, list(range(faces)), psi=0.6))
+    photo = np.full((height, width, 3), 128, np.uint8)
+    step = width // faces
+    for i, img in enumerate(imgs):
+        big = cv2.resize(img, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
+        x, y = i * step + (step - face_px) // 2, (height - face_px) // 2
+        photo[y : y + face_px, x : x + face_px] = big
+    return photo
+
+
+def bench_memory(model: str, *, megapixels: float = 24.0, faces: int = 4, upscale: float = 2.0,
+                 device: str = "cpu") -> dict[str, Any]:
+    """Peak RSS of restoring one large photo, measured in a fresh process (so nothing else counts).
+
+    The photo is 3:2 with ``faces`` synthetic faces; a registered model whose weights are not cached runs
+    with random weights (memory does not depend on the values). Returns the child's report.
+    """
+    import subprocess
+    import sys
+
+    args = json.dumps(dict(model=model, megapixels=megapixels, faces=faces, upscale=upscale, device=device))
+    res = subprocess.run([sys.executable, "-c", f"import gfr_core.bench as b; b._memory_child({args!r})"],
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        tail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit code {res.returncode}"
+        return {"error": tail}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _memory_child(args_json: str) -> None:
+    """Body of :func:`bench_memory` (runs in the child process and prints one JSON line)."""
+    from .hub import is_cached
+    from .restore import FaceRestorer
+
+    a = json.loads(args_json)
+    h = int(round((a["megapixels"] * 1e6 / 1.5) ** 0.5))
+    w = int(round(h * 1.5))
+    photo = _synthetic_photo(w, h, a["faces"], face_px=h // 4)
+    card = get_card(a["model"])
+    if is_cached(card):
+        restorer, weights = FaceRestorer.from_pretrained(a["model"], device=a["device"]), "pretrained"
+    else:
+        torch.manual_seed(0)
+        restorer = FaceRestorer(build_model(card), face_size=card.face_size, name=card.name, device=a["device"],
+                                crop_zoom=card.crop_zoom)
+        weights = "random"
+    rss_before = _rss_mb()
+    t = time.perf_counter()
+    res = restorer(photo, upscale=a["upscale"])
+    seconds = time.perf_counter() - t
+    print(json.dumps(dict(model=a["model"], weights=weights, photo=f"{w}x{h}", megapixels=round(w * h / 1e6, 1),
+                          upscale=a["upscale"], output=f"{res.image.shape[1]}x{res.image.shape[0]}",
+                          faces_placed=a["faces"], faces_found=len(res.faces), seconds=seconds,
+                          rss_before_restore_mb=rss_before, peak_rss_mb=_rss_mb())))
+
+
+def run(models: list[str], *, device: str, batch: int, repeats: int, short: bool, compile: bool,
+        variants: bool = False, memory: bool = False) -> dict[str, Any]:
     """Everything ``gfr bench`` prints."""
     torch.manual_seed(0)
     out: dict[str, Any] = dict(torch=torch.__version__, threads=torch.get_num_threads(), short=short, results=[])
     for m in models:
         r = bench_model(m, device=device, batch=batch, repeats=repeats, warmup=1 if short else 2,
-                        compile=compile, face_size=64 if short and get_card(m).face_size > 64 else None)
+                        compile=compile, face_size=64 if short and get_card(m).face_size > 64 else None,
+                        variants=variants)
         out["results"].append(asdict(r))
     try:
         out["pipeline"] = bench_pipeline("embedded", repeats=1 if short else 3, device=device)
     except Exception as exc:  # the embedded models may be absent in a development checkout
         out["pipeline"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if memory:
+        out["memory"] = [bench_memory(m, megapixels=24.0, device=device) for m in ("embedded", *models)]
     return out
 
 
@@ -248,6 +394,13 @@ def format_report(report: dict[str, Any]) -> str:
             f"max abs diff {r['max_abs_diff']:.2e}, relative error {o['relative_error']:.2e}\n"
             f"  settings: {json.dumps(r['settings'])}"
         )
+        for v in r.get("variants", []):
+            if "error" in v:
+                lines.append(f"    {v['variant']:<62} failed: {v['error']}")
+            else:
+                lines.append(f"    {v['variant']:<62} {v['per_face_median_s'] * 1e3:8.1f} ms/face  "
+                             f"x{r['baseline']['per_face_median_s'] / v['per_face_median_s']:.2f} vs baseline  "
+                             f"max abs diff {v['max_abs_diff']:.1e}  first call {v['first_call_s']:.1f}s")
     p = report.get("pipeline", {})
     if "error" in p:
         lines.append(f"pipeline: skipped ({p['error']})")
@@ -256,4 +409,11 @@ def format_report(report: dict[str, Any]) -> str:
             f"pipeline ({p['model']}, {p['photo']}, {p['faces_found']}/{p['faces_placed']} faces found): total {p['total_s']:.3f}s = "
             f"detect {p['detect_s']:.3f} + align {p['align_s']:.3f} + restore {p['restore_s']:.3f} + paste {p['paste_s']:.3f}"
         )
+    for mem in report.get("memory", []):
+        if "error" in mem:
+            lines.append(f"memory: failed ({mem['error']})")
+        else:
+            lines.append(f"memory ({mem['model']}, {mem['weights']} weights): {mem['photo']} photo ({mem['megapixels']} MP) -> "
+                         f"{mem['output']}, {mem['faces_found']}/{mem['faces_placed']} faces, peak RSS {mem['peak_rss_mb']:.0f} MB, "
+                         f"{mem['seconds']:.1f} s")
     return "\n".join(lines)

@@ -26,3 +26,42 @@ def test_bench_short_json():
     p = report["pipeline"]
     assert set(p) >= {"detect_s", "align_s", "restore_s", "paste_s", "total_s"}, p
     assert p["faces_found"] == p["faces_placed"] == 4
+
+
+def test_variants_each_measured_and_fp32_ones_match():
+    """Every optimization is timed on its own; the fp32 ones stay within 1e-3 of the fp32 baseline."""
+    import torch
+
+    from gfr_core.bench import bench_variants
+    from gfr_core.models import GFPGAN
+
+    torch.manual_seed(0)
+    model = GFPGAN(out_size=32, num_style_feat=64, channel_multiplier=1, narrow=0.125, num_mlp=2).eval().requires_grad_(False)
+    with torch.no_grad():  # make the no-op-at-init parts (noise, SFT) matter
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    xb = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        ref = model(xb, noise_mode="const")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = bench_variants(model, xb, ref, is_gfpgan=True, gflops=1.0, peak=1.0, repeats=1, warmup=0, compile=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "bench_variants changed the model"
+    names = [r["variant"] for r in rows]
+    assert any("channels_last" in n for n in names) and any("batch 3" in n for n in names) and any("bf16" in n for n in names)
+    for r in rows:
+        assert "error" not in r, r
+        assert r["per_face_median_s"] > 0 and r["batch"] in (1, 3)
+        if r["settings"]["autocast"] == "fp32":
+            assert r["max_abs_diff"] <= 1e-3, r
+        else:
+            assert 0 < r["max_abs_diff"] < 0.5, r  # reduced precision: measurably different, still the same image
+
+
+def test_memory_bench_runs_in_a_fresh_process():
+    from gfr_core.bench import bench_memory
+
+    r = bench_memory("embedded", megapixels=1.5, faces=2, upscale=2)
+    assert "error" not in r, r
+    assert r["photo"] == "1500x1000" and r["output"] == "3000x2000"
+    assert r["faces_found"] == r["faces_placed"] == 2
+    assert r["peak_rss_mb"] >= r["rss_before_restore_mb"] > 50
