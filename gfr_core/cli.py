@@ -174,6 +174,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .train import write_model_card
 
     print(f"wrote {write_model_card(args.weights_dir)}")
+    if args.resume_dir:
+        import shutil
+
+        from .train import export_resume_state
+
+        for run in filter(None, (args.prior, args.restorer, args.noprior)):
+            name = Path(run).resolve().name
+            p = export_resume_state(run, Path(args.resume_dir) / f"{name}-state.pt")
+            shutil.copyfile(Path(run) / "training.json", Path(args.resume_dir) / f"{name}-training.json")
+            print(f"wrote {p} ({p.stat().st_size / 1e6:.2f} MB, bfloat16 resume state)")
     return 0
 
 
@@ -262,6 +272,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noprior", help="no-prior ablation run folder")
     p.add_argument("--metrics", help="JSON file of metrics per model name, recorded in the cards")
     p.add_argument("--weights-dir", default=str(Path(__file__).resolve().parent / "weights"))
+    p.add_argument("--resume-dir", help="also write compact (bfloat16) copies of the runs' state.pt here, to resume later")
     p.set_defaults(func=_cmd_export)
     return parser
 

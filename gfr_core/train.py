@@ -22,7 +22,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from .degrade import degrade
 from .hub import save_checkpoint
 from .models import GFPGAN, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
 
-__all__ = ["PriorConfig", "RestorerConfig", "train_prior", "train_restorer"]
+__all__ = ["PriorConfig", "RestorerConfig", "export_resume_state", "train_prior", "train_restorer"]
 
 log = logging.getLogger(__name__)
 
@@ -455,12 +455,36 @@ def export_embedded(
 
 
 def _command_for(name: str, record: dict[str, Any]) -> str:
+    """The ``gfr train`` command line of a run's last chunk: its data, out and every non-default setting."""
     c = record["config"]
-    if name == "embedded-prior":
-        return (f"gfr train prior --data {c['data']} --out {c['out']} --batch {c['batch']} --ema-kimg {c['ema_kimg']} "
-                f"--minutes {c['minutes']} (resumed until step {record['step']})")
-    return (f"gfr train restorer --data {c['data']} --out {c['out']} --prior {c['prior']} --use-prior {c['use_prior']} "
-            f"--batch {c['batch']} --minutes {c['minutes']} (resumed until step {record['step']})")
+    kind, cls = ("prior", PriorConfig) if name == "embedded-prior" else ("restorer", RestorerConfig)
+    defaults = {f.name: f.default for f in fields(cls) if f.name not in ("data", "out", "arch")}
+    flags = [f"--{k.replace('_', '-')} {str(v).lower() if isinstance(v, bool) else v}"
+             for k, v in c.items() if k in defaults and v != defaults[k]]
+    return f"gfr train {kind} --data {c['data']} --out {c['out']} {' '.join(flags)} (resumed until step {record['step']})"
+
+
+def export_resume_state(run: str | Path, dst: str | Path) -> Path:
+    """Write a compact copy of a run's ``state.pt`` (floating tensors as bfloat16) for committing.
+
+    bfloat16 keeps float32's exponent range, so Adam's second moments survive; resuming casts everything
+    back to float32 (``load_state_dict`` copies into the float32 modules and optimizers). The rounding
+    (~0.4 % relative) is a small perturbation of the weights, of the order of a few optimizer steps.
+    """
+    def compact(x: Any) -> Any:
+        if isinstance(x, Tensor) and x.is_floating_point() and x.dim() > 0:
+            return x.to(torch.bfloat16)
+        if isinstance(x, dict):
+            return {k: compact(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return type(x)(compact(v) for v in x)
+        return x
+
+    state = torch.load(Path(run) / "state.pt", map_location="cpu", weights_only=True)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    _save_state(dst, compact(state))
+    return dst
 
 
 def write_model_card(weights_dir: str | Path) -> Path:

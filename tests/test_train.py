@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 from PIL import Image
 
 from gfr_core import FaceRestorer, load_model
-from gfr_core.train import PriorConfig, RestorerConfig, train_prior, train_restorer
+from gfr_core.train import PriorConfig, RestorerConfig, _command_for, export_resume_state, train_prior, train_restorer
 from helpers import smooth_photo
 
 
@@ -68,6 +69,18 @@ def test_prior_smoke_resume_and_restorer(aligned_folder, tmp_path):
     exported = load_model(rpath).state_dict()
     assert all(torch.equal(exported[k], v) for k, v in st["R_ema"].items())
     assert any(not torch.equal(st["R"][k], v) for k, v in st["R_ema"].items()), "the EMA is a copy of the raw weights"
+
+    # A compact (bfloat16) resume state resumes: copied into a fresh run folder, training goes on from step 4.
+    small = export_resume_state(tmp_path / "rest", tmp_path / "resume" / "rest-state.pt")
+    assert small.stat().st_size < 0.7 * (tmp_path / "rest" / "state.pt").stat().st_size
+    (tmp_path / "rest2").mkdir()
+    shutil.copyfile(small, tmp_path / "rest2" / "state.pt")
+    train_restorer(dataclasses.replace(rcfg, out=str(tmp_path / "rest2"), steps=5, w_adv=0.0, w_fm=0.0))
+    st2 = torch.load(tmp_path / "rest2" / "state.pt", weights_only=True)
+    assert st2["step"] == 5 and all(v.dtype == torch.float32 for v in st2["R"].values() if v.is_floating_point())
+    rec = json.loads((tmp_path / "rest2" / "training.json").read_text())
+    cmd = _command_for("embedded", rec)
+    assert "--w-adv 0.0" in cmd and "--steps 5" in cmd and "--batch 4" in cmd and "--lr" not in cmd
 
 
 def test_no_prior_ablation_trains_its_decoder(aligned_folder, tmp_path):
