@@ -119,8 +119,10 @@ def optimize_for_inference(model: nn.Module, settings: InferenceSettings) -> nn.
                 t.data = t.data.contiguous(memory_format=torch.channels_last)
     if settings.compile:
         # freezing: weights become constants, so inductor can pre-pack conv weights and fold the
-        # weight-only arithmetic (equalized-lr gains, the shared-weight demodulation norms).
-        return torch.compile(model, dynamic=False, options={"freezing": True})
+        # weight-only arithmetic (equalized-lr gains, the shared-weight demodulation norms). On CUDA,
+        # "reduce-overhead" also captures each (fixed) batch shape in a CUDA graph.
+        mode = "reduce-overhead" if settings.device_type == "cuda" else None
+        return torch.compile(model, mode=mode, dynamic=False, options={"freezing": True})
     return model
 
 
@@ -178,9 +180,14 @@ class FaceRestorer:
 
     @classmethod
     def from_pretrained(
-        cls, name: str, *, device: str | torch.device = "cpu", detector: str = "mtcnn", max_batch: int | None = None
+        cls, name: str, *, device: str | torch.device = "cpu", detector: str = "mtcnn", max_batch: int | None = None,
+        settings: InferenceSettings | None = None,
     ) -> "FaceRestorer":
-        """Load a registered restorer (see ``gfr models``) or a local checkpoint file."""
+        """Load a registered restorer (see ``gfr models``) or a local checkpoint file.
+
+        ``settings`` overrides the device's measured defaults, e.g.
+        ``InferenceSettings.for_device("cuda", compile=True)`` for ``torch.compile`` with CUDA graphs.
+        """
         from .hub import load_model, model_card
 
         model = load_model(name, device=device)
@@ -191,7 +198,8 @@ class FaceRestorer:
             size, zoom = card.face_size, card.crop_zoom
         else:  # a foreign checkpoint file (official layout): the architecture's size, the FFHQ template
             size, zoom = int(getattr(model, "out_size", getattr(model, "size", 512))), 1.0
-        return cls(model, face_size=size, name=str(name), device=device, detector=detector, max_batch=max_batch, crop_zoom=zoom)
+        return cls(model, face_size=size, name=str(name), device=device, detector=detector, max_batch=max_batch, crop_zoom=zoom,
+                   settings=settings)
 
     # ----------------------------------------------------------------------------------------------
     # Faces
@@ -214,9 +222,12 @@ class FaceRestorer:
         out = np.empty_like(crops)
         for i in range(0, len(crops), self.max_batch):
             x = torch.from_numpy(crops[i : i + self.max_batch]).to(self.device).permute(0, 3, 1, 2).float() / 127.5 - 1
+            n = len(x)
+            if self.settings.compile and n < self.max_batch:  # one fixed shape: no recompilation, one CUDA graph
+                x = torch.cat([x, x.new_zeros(self.max_batch - n, *x.shape[1:])])
             with self.settings.autocast():
                 y = self._forward(self.settings.prepare_input(x), spatial_strength=min(1.0, 2 * f), fused=self.settings.fused)
-            y = y.float()
+            y, x = y[:n].float(), x[:n]
             if f > 0.5:
                 a = 2 * f - 1
                 y = (1 - a) * y + a * x
