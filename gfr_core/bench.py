@@ -71,6 +71,19 @@ def _flops(model: torch.nn.Module, x: torch.Tensor, kw: dict[str, Any]) -> float
 
 
 def _rss_mb() -> float:
+    """Peak resident memory of this process in MB.
+
+    On Linux this is ``VmHWM`` of the current address space: ``ru_maxrss`` would also carry the peak of
+    the parent a child was forked from (it survives ``exec``), which made a "fresh" child report the
+    parent's memory.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

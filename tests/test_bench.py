@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,10 +60,13 @@ def test_variants_each_measured_and_fp32_ones_match():
 
 
 def test_memory_bench_runs_in_a_fresh_process():
-    from gfr_core.bench import bench_memory
+    from gfr_core.bench import _rss_mb, bench_memory
 
+    ballast = np.ones(1536 * 2**20, np.uint8)  # 1.5 GB resident in this process: the child must not count it
     r = bench_memory("embedded", megapixels=1.5, faces=2, upscale=2)
+    del ballast
     assert "error" not in r, r
+    assert r["peak_rss_mb"] < 1200 < _rss_mb() - 400, (r["peak_rss_mb"], _rss_mb())
     assert r["photo"] == "1500x1000" and r["output"] == "3000x2000"
     assert r["faces_found"] == r["faces_placed"] == 2
     assert r["peak_rss_mb"] >= r["rss_before_restore_mb"] > 50
