@@ -70,18 +70,20 @@ class InferenceSettings:
 
     @classmethod
     def for_device(cls, device: str | torch.device, *, compile: bool = False) -> "InferenceSettings":
-        """Defaults per device type, from measurements (benchmarks/RESULTS.md).
+        """Defaults per device type, from measurements (``gfr bench --variants``, benchmarks/RESULTS.md).
 
-        CPU: fp32, NHWC, the grouped-conv modulated conv, and one 512 px face per forward (batching 512 px
-        faces measured slower per face there: their activations no longer stay in cache); small faces
-        (the 64 px embedded model) are batched. CUDA: the shared-weight form (one large conv per layer
-        instead of a grouped one), NHWC, bf16 autocast and large batches; not yet measured on a GPU.
+        CPU: fp32, NHWC and the shared-weight modulated conv (as fast as the grouped form for one 512 px
+        face, faster for batched small faces); one 512 px face per forward (batching 512 px faces measured
+        slower per face: their activations no longer fit in cache), up to 8 faces of the 64 px embedded
+        model. ``compile=True`` is ~1.5x faster at 512 px but costs ~50 s of compilation: for batch jobs.
+        CUDA: the shared-weight form (one large conv per layer instead of a grouped one), NHWC, bf16
+        autocast and large batches; not yet measured on a GPU.
         """
         dev = torch.device(device)
         if dev.type == "cuda":
             return cls("cuda", fused=False, channels_last=True, autocast_dtype=torch.bfloat16, compile=compile,
                        batch_pixels=32 * 512 * 512)
-        return cls(dev.type, fused=True, channels_last=True, autocast_dtype=None, compile=compile, batch_pixels=128 * 128)
+        return cls(dev.type, fused=False, channels_last=True, autocast_dtype=None, compile=compile, batch_pixels=8 * 64 * 64)
 
     def faces_per_forward(self, face_size: int) -> int:
         """Faces per forward at ``face_size`` under this device's pixel budget (at least 1)."""
