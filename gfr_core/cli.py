@@ -69,7 +69,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .imageio import ImageInputError, read_image, write_image
-    from .restore import FaceRestorer
+    from .restore import FaceRestorer, InferenceSettings
 
     if not 0 <= args.fidelity <= 1:
         raise UserError(f"--fidelity must be in [0, 1], got {args.fidelity}")
@@ -78,7 +78,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     inputs = _collect_inputs(args.inputs)
     outdir = Path(args.output)
     input_files = {f.resolve() for f, _ in inputs}
-    restorer = FaceRestorer.from_pretrained(args.model, device=args.device, detector=args.detector)
+    settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
+    restorer = FaceRestorer.from_pretrained(args.model, device=args.device, detector=args.detector, settings=settings)
     failures = 0
     bar = tqdm(inputs, unit="img", disable=len(inputs) < 2 or args.quiet, file=sys.stderr)
     for src, rel in bar:
@@ -227,6 +228,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=["mtcnn", "retinaface"], default="mtcnn",
                    help="face detector: mtcnn (offline) or retinaface (RetinaFace-R50 from the Hub, as GFPGAN)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model: ~1.5x faster per 512 px face on CPU after ~1 min of compilation (many photos)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_restore)
 

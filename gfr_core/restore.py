@@ -225,8 +225,9 @@ class FaceRestorer:
         for i in range(0, len(crops), self.max_batch):
             x = torch.from_numpy(crops[i : i + self.max_batch]).to(self.device).permute(0, 3, 1, 2).float() / 127.5 - 1
             n = len(x)
-            if self.settings.compile and n < self.max_batch:  # one fixed shape: no recompilation, one CUDA graph
-                x = torch.cat([x, x.new_zeros(self.max_batch - n, *x.shape[1:])])
+            if self.settings.compile:  # pad to a power of two: a few fixed shapes, each compiled (CUDA graph) once
+                padded = min(self.max_batch, 1 << (n - 1).bit_length())
+                x = torch.cat([x, x.new_zeros(padded - n, *x.shape[1:])])
             with self.settings.autocast():
                 y = self._forward(self.settings.prepare_input(x), spatial_strength=min(1.0, 2 * f), fused=self.settings.fused)
             y, x = y[:n].float(), x[:n]
