@@ -10,9 +10,11 @@ with the same (stored) noise. FLOPs are counted once with ``FlopCounterMode`` (c
 and the achieved rate is set against the machine's measured fp32 matmul peak.
 
 ``--variants`` times each optimization on its own (memory format, modulated-conv formulation, batching,
-reduced-precision autocast, ``torch.compile`` with its compile time) with its error, which is how the
-per-device defaults of :class:`gfr_core.restore.InferenceSettings` were chosen. ``--memory`` restores a
-24 MP photo with four faces in a fresh process and reports its peak RSS.
+reduced-precision autocast, ``torch.compile`` with its compile time, reuse of freed memory on CPU) with
+its error, which is how the per-device defaults of :class:`gfr_core.restore.InferenceSettings` were
+chosen. The allocator setting is process-wide: it is set per variant, and put back to glibc's default
+before the baseline. ``--memory`` restores a 24 MP photo with four faces in a fresh process and reports
+its peak RSS.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import torch
 
 from .hub import build_model, get_card
 from .models import GFPGAN
-from .restore import InferenceSettings, optimize_for_inference
+from .restore import InferenceSettings, memory_reuse_enabled, optimize_for_inference, reuse_freed_memory
 
 __all__ = ["BenchResult", "bench_memory", "bench_model", "bench_pipeline", "bench_variants", "matmul_peak_gflops", "run"]
 
@@ -152,6 +154,9 @@ def bench_model(name: str, *, device: str = "cpu", batch: int = 4, repeats: int 
         with torch.no_grad():
             model(x1, **base_kw)
 
+    if memory_reuse_enabled():  # the official style runs on glibc's default allocator settings
+        reuse_freed_memory(False)
+
     _reset_peak_rss()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -237,8 +242,13 @@ def bench_variants(model: torch.nn.Module, xb: torch.Tensor, ref: torch.Tensor, 
     specs = _variant_settings(dev, xb.shape[0])
     if compile:
         specs += [(f"torch.compile, {name}", replace(st, compile=True), b) for name, st, b in specs[1:4:2]]
+    if dev.type == "cpu":  # the allocator setting on the fp32 shared-weight channels_last variants
+        specs += [(f"{name}, freed memory reused", replace(st, reuse_memory=True), b)
+                  for name, st, b in specs if not st.autocast_dtype and not st.fused and st.channels_last]
     rows = []
     for name, st, b in specs:
+        if st.reuse_memory != memory_reuse_enabled():  # process-wide: set per variant, in either direction
+            reuse_freed_memory(st.reuse_memory)
         m = copy.deepcopy(model)
         t0 = time.perf_counter()
         fast = optimize_for_inference(m, st)

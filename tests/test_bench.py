@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,6 +51,7 @@ def test_variants_each_measured_and_fp32_ones_match():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "bench_variants changed the model"
     names = [r["variant"] for r in rows]
     assert any("channels_last" in n for n in names) and any("batch 3" in n for n in names) and any("bf16" in n for n in names)
+    assert sum("freed memory reused" in n for n in names) == 2 and all(r["settings"]["reuse_memory"] == ("reused" in r["variant"]) for r in rows)
     for r in rows:
         assert "error" not in r, r
         assert r["per_face_median_s"] > 0 and r["batch"] in (1, 3)
@@ -57,6 +59,38 @@ def test_variants_each_measured_and_fp32_ones_match():
             assert r["max_abs_diff"] <= 1e-3, r
         else:
             assert 0 < r["max_abs_diff"] < 0.5, r  # reduced precision: measurably different, still the same image
+
+
+_FAULTS_SCRIPT = """
+import json, resource, torch
+from gfr_core.restore import memory_reuse_enabled, reuse_freed_memory
+
+def rounds(mib, n):  # minor page faults of each of n allocate-fill-free rounds of a tensor of `mib` MiB
+    out = []
+    for _ in range(n):
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        torch.empty(mib << 18).fill_(1.0)
+        out.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    return out
+
+default = rounds(64, 3)
+on = [reuse_freed_memory(True), memory_reuse_enabled(), rounds(64, 12), rounds(64, 4)]
+off = [reuse_freed_memory(False), memory_reuse_enabled(), rounds(256, 3)]
+print(json.dumps([default, *on, *off]))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="mallopt tuning is glibc-specific (a no-op returning False elsewhere)")
+def test_reused_freed_memory_stops_page_faults_and_can_be_undone():
+    """The CPU allocator setting removes most page faults of large tensors; False puts them back."""
+    res = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    default, on, on_state, settling, reused, off, off_state, after = json.loads(res.stdout)
+    pages = (64 << 20) // 4096  # a fresh mapping per round faults in every page
+    assert min(default) > 0.9 * pages, default
+    assert on and on_state and off and not off_state
+    assert max(reused) < 0.01 * pages, (settling, reused)  # once the heap has settled, rounds reuse freed memory
+    assert min(after) > 0.9 * 4 * pages, after  # a new, larger size is mmap-backed again
 
 
 def test_memory_bench_runs_in_a_fresh_process():
