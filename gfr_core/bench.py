@@ -421,9 +421,9 @@ def format_report(report: dict[str, Any]) -> str:
         )
         for v in r.get("variants", []):
             if "error" in v:
-                lines.append(f"    {v['variant']:<62} failed: {v['error']}")
+                lines.append(f"    {v['variant']:<84} failed: {v['error']}")
             else:
-                lines.append(f"    {v['variant']:<62} {v['per_face_median_s'] * 1e3:8.1f} ms/face  "
+                lines.append(f"    {v['variant']:<84} {v['per_face_median_s'] * 1e3:8.1f} ms/face  "
                              f"x{r['baseline']['per_face_median_s'] / v['per_face_median_s']:.2f} vs baseline  "
                              f"max abs diff {v['max_abs_diff']:.1e}  first call {v['first_call_s']:.1f}s")
     p = report.get("pipeline", {})

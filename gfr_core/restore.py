@@ -76,9 +76,9 @@ class InferenceSettings:
         CPU: fp32, NHWC and the shared-weight modulated conv (as fast as the grouped form for one 512 px
         face, faster for batched small faces); one 512 px face per forward (batching 512 px faces measured
         slower per face: their activations no longer fit in cache), up to 8 faces of the 64 px embedded
-        model. ``compile=True`` is ~1.5x faster at 512 px but costs ~50 s of compilation: for batch jobs.
-        Large freed blocks are kept for reuse (:func:`reuse_freed_memory`): without it a 512 px forward
-        spends a third of its time page-faulting fresh memory.
+        model. Large freed blocks are kept for reuse (:func:`reuse_freed_memory`): without it a 512 px
+        forward spends ~30 % of its time page-faulting fresh memory. ``compile=True`` is another ~1.15x
+        at 512 px (0.60x of the official style in all) but costs ~50 s of compilation: for batch jobs.
         CUDA: the shared-weight form (one large conv per layer instead of a grouped one), NHWC, bf16
         autocast and large batches; not yet measured on a GPU.
         """
