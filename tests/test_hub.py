@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -16,7 +17,7 @@ from safetensors.torch import load_file
 
 from fakehub import FakeHub
 from gfr_core import ModelCard, UnknownModelError, get_card, list_models, load_model
-from gfr_core.hub import ModelUnavailableError, UnsafeCheckpointError
+from gfr_core.hub import ModelUnavailableError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "parity" / "gfpgan_clean_sfthalf_cmul2.safetensors"
@@ -170,7 +171,7 @@ def test_registry_contents_and_frozen_cards():
     card = get_card("gfpgan-v1.4")
     assert card.sha256 == "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad"
     assert card.size_bytes == 348_632_874
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         card.name = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         card.config["out_size"] = 3  # type: ignore[index]
