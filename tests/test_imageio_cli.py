@@ -151,6 +151,18 @@ def test_cli_user_errors_are_one_line(tmp_path):
     res = subprocess.run(env_cmd + ["restore", str(ROOT / "tests" / "helpers.py"), "-o", str(tmp_path / "o"), "--model", "gfpgan-9"],
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 2 and "unknown model" in res.stderr and "Traceback" not in res.stderr
+    res = subprocess.run(env_cmd + ["bench", "--short", "--device", "gpu"], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "unknown device 'gpu'" in res.stderr, res.stderr
+
+
+def test_cli_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    for cmd in (["bench", "--short", "--device", "cuda"], ["restore", str(tmp_path), "-o", str(tmp_path / "o"), "--device", "cuda:0"]):
+        res = subprocess.run([sys.executable, "-m", "gfr_core.cli", *cmd], capture_output=True, text=True, cwd=ROOT)
+        assert res.returncode == 2 and res.stderr.count("\n") == 1 and "use --device cpu" in res.stderr, res.stderr
 
 
 def test_cli_restore_compiled_matches_eager(tmp_path):
