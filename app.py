@@ -13,6 +13,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 def main() -> None:
     from demo import build_demo
+    from gfr_core.restore import reuse_freed_memory
+
+    reuse_freed_memory()  # before Gradio's worker threads exist, so that they share the reused heap
 
     demo = build_demo()
     demo.queue(default_concurrency_limit=2, max_size=32).launch(

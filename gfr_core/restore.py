@@ -112,7 +112,7 @@ class InferenceSettings:
                     compile=self.compile, batch_pixels=self.batch_pixels, reuse_memory=self.reuse_memory)
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -3, -4, -8  # glibc mallopt parameters (malloc.h)
 _memory_reuse = False  # whether reuse_freed_memory(True) is in effect in this process
 
 
@@ -125,14 +125,20 @@ def reuse_freed_memory(enable: bool = True) -> bool:
     (benchmarks/RESULTS.md). With ``mmap`` off and up to 1 GiB of freed heap kept, the second forward
     faults nothing. The cost: the process keeps that memory resident between photos.
 
+    Threads allocate from per-thread arenas whose heaps cannot hold such blocks, so this also limits
+    glibc to the one main arena. A thread that has already allocated keeps its own arena: in a threaded
+    server call this before the worker threads start (``app.py`` does).
+
     Args:
-        enable: ``False`` puts back glibc's settled default (``mmap`` above 32 MiB, trim above 64 MiB);
-            ``gfr bench`` does this before timing the official-style baseline.
+        enable: ``False`` puts back glibc's settled default (``mmap`` above 32 MiB, trim above 64 MiB,
+            8 arenas per core) and returns the kept memory to the system. Blocks still free in the heap
+            can serve later requests, so this is not a fresh process (``gfr bench`` uses one per model).
 
     Returns:
         True where it was applied (Linux with glibc), False elsewhere (nothing changes).
     """
     import ctypes
+    import os
     import platform
 
     global _memory_reuse
@@ -143,10 +149,13 @@ def reuse_freed_memory(enable: bool = True) -> bool:
     except (OSError, AttributeError):
         return False
     if enable:
-        settings = [(_M_TRIM_THRESHOLD, 1 << 30), (_M_MMAP_MAX, 0)]
+        settings = [(_M_TRIM_THRESHOLD, 1 << 30), (_M_MMAP_MAX, 0), (_M_ARENA_MAX, 1)]
     else:
-        settings = [(_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 64 << 20), (_M_MMAP_MAX, 65536)]
+        settings = [(_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 64 << 20), (_M_MMAP_MAX, 65536),
+                    (_M_ARENA_MAX, 8 * (os.cpu_count() or 1))]
     ok = all(mallopt(param, value) == 1 for param, value in settings)
+    if ok and not enable:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     if not ok:
         log.warning("mallopt refused the allocator settings %s", settings)
     _memory_reuse = enable and ok
