@@ -36,7 +36,7 @@ from .degrade import degrade
 from .hub import save_checkpoint
 from .models import GFPGAN, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
 
-__all__ = ["PriorConfig", "RestorerConfig", "export_resume_state", "train_prior", "train_restorer"]
+__all__ = ["PRECISIONS", "PriorConfig", "RestorerConfig", "export_resume_state", "train_prior", "train_restorer"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class PriorConfig:
     prealigned: bool = False  # the data are already aligned face crops (skip detection)
     seed: int = 0  # seed of weights and sampling
     device: str = "auto"  # 'cpu', 'cuda' or 'auto'
+    precision: str = "auto"  # 'bf16' autocast, 'fp32', or 'auto' (bf16 on CUDA, fp32 on CPU)
 
     def generator_config(self) -> dict[str, Any]:
         return dict(size=self.size, style_dim=self.style_dim, n_mlp=self.n_mlp, channel_multiplier=1, narrow=self.narrow, flavour=self.flavour)
@@ -97,6 +98,7 @@ class RestorerConfig:
     prealigned: bool = False  # the data are already aligned face crops (skip detection)
     seed: int = 0  # seed
     device: str = "auto"  # 'cpu', 'cuda' or 'auto'
+    precision: str = "auto"  # 'bf16' autocast, 'fp32', or 'auto' (bf16 on CUDA, fp32 on CPU)
     # Architecture when there is no prior to copy it from (use_prior=False without --prior).
     arch: dict[str, Any] = field(default_factory=dict)
 
@@ -105,6 +107,18 @@ def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def _autocast(dev: torch.device, precision: str) -> torch.autocast:
+    """Autocast context of the training steps. bf16 on CPU uses AMX / AVX-512-BF16 where present: the 64 px
+    restorer's step measured 1.5x faster (narrow 0.125) to 1.9x (narrow 0.25) on the development CPU."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    bf16 = precision == "bf16" or (precision == "auto" and dev.type == "cuda")
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def _ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
@@ -156,6 +170,7 @@ def _faces(data: str, split: str, zoom: float, limit: int | None, prealigned: bo
 def train_prior(cfg: PriorConfig) -> Path:
     """Train (or resume) the StyleGAN2 prior; returns the path of the exported EMA generator."""
     dev = _device(cfg.device)
+    amp = _autocast(dev, cfg.precision)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -178,7 +193,6 @@ def train_prior(cfg: PriorConfig) -> Path:
         step, elapsed = int(st["step"]), float(st["elapsed"])
         log.info("resumed prior training at step %d", step)
     fixed_z = torch.randn(32, cfg.style_dim, generator=torch.Generator().manual_seed(123)).to(dev)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
     beta = 0.5 ** (cfg.batch / (cfg.ema_kimg * 1000))
     data = _infinite(loader)
 
@@ -290,6 +304,7 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     from .hub import load_model
 
     dev = _device(cfg.device)
+    amp = _autocast(dev, cfg.precision)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -328,7 +343,6 @@ def train_restorer(cfg: RestorerConfig) -> Path:
         step, elapsed = int(st["step"]), float(st["elapsed"])
         log.info("resumed restorer training at step %d", step)
     use_d = cfg.w_adv > 0 or cfg.w_fm > 0
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
     from tqdm import tqdm
 
     t0 = time.time()

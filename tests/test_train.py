@@ -93,3 +93,25 @@ def test_no_prior_ablation_trains_its_decoder(aligned_folder, tmp_path):
     before = GFPGAN(**arch).stylegan_decoder.state_dict()
     after = load_model(train_restorer(cfg)).stylegan_decoder.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("conv.weight"))
+
+
+def test_bf16_training_on_cpu(aligned_folder, tmp_path):
+    """precision='bf16' autocasts the CPU training steps (AMX / AVX-512-BF16); losses stay finite, weights move."""
+    from gfr_core.train import _autocast
+
+    assert _autocast(torch.device("cpu"), "bf16").fast_dtype == torch.bfloat16 and _autocast(torch.device("cpu"), "bf16")._enabled
+    assert not _autocast(torch.device("cpu"), "auto")._enabled and not _autocast(torch.device("cpu"), "fp32")._enabled
+    with pytest.raises(ValueError, match="precision"):
+        train_prior(dataclasses.replace(_tiny_prior(aligned_folder, tmp_path / "bad", 1), precision="fp16"))
+    torch.manual_seed(0)
+    path = train_prior(dataclasses.replace(_tiny_prior(aligned_folder, tmp_path / "prior", 2), precision="bf16"))
+    rec = json.loads((tmp_path / "prior" / "training.json").read_text())
+    assert rec["step"] == 2 and all(np.isfinite(v) for v in rec["last_losses"].values()), rec
+    rcfg = RestorerConfig(data=str(aligned_folder), out=str(tmp_path / "rest"), prior=str(path), batch=4, steps=2,
+                          prealigned=True, device="cpu", precision="bf16", ema_beta=0.0)
+    before = FaceRestorer.from_pretrained(str(train_restorer(dataclasses.replace(rcfg, steps=0)))).model.state_dict()
+    after = FaceRestorer.from_pretrained(str(train_restorer(rcfg))).model.state_dict()
+    rec = json.loads((tmp_path / "rest" / "training.json").read_text())
+    assert rec["step"] == 2 and all(np.isfinite(v) for v in rec["last_losses"].values()), rec
+    assert any(not torch.equal(v, after[k]) for k, v in before.items() if not k.startswith("stylegan_decoder."))
+    assert all(after[k].dtype == torch.float32 for k in after)  # autocast: the weights themselves stay fp32
