@@ -145,17 +145,17 @@ def reuse_freed_memory(enable: bool = True) -> bool:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
         return False
     if enable:
         settings = [(_M_TRIM_THRESHOLD, 1 << 30), (_M_MMAP_MAX, 0), (_M_ARENA_MAX, 1)]
     else:
         settings = [(_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 64 << 20), (_M_MMAP_MAX, 65536),
                     (_M_ARENA_MAX, 8 * (os.cpu_count() or 1))]
-    ok = all(mallopt(param, value) == 1 for param, value in settings)
+    ok = all(libc.mallopt(param, value) == 1 for param, value in settings)
     if ok and not enable:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        libc.malloc_trim(0)
     if not ok:
         log.warning("mallopt refused the allocator settings %s", settings)
     _memory_reuse = enable and ok
