@@ -242,6 +242,8 @@ def bench_variants(model: torch.nn.Module, xb: torch.Tensor, ref: torch.Tensor, 
     specs = _variant_settings(dev, xb.shape[0])
     if compile:
         specs += [(f"torch.compile, {name}", replace(st, compile=True), b) for name, st, b in specs[1:4:2]]
+        if dev.type == "cpu":  # Winograd F(4,3) for the wide convs: pays only compiled (gfr_core.nn.winograd)
+            specs.append((f"torch.compile + Winograd, {specs[3][0]}", replace(specs[3][1], compile=True, winograd=True), 1))
     if dev.type == "cpu":  # the allocator setting on the fp32 shared-weight channels_last variants
         specs += [(f"{name}, freed memory reused", replace(st, reuse_memory=True), b)
                   for name, st, b in specs if not st.autocast_dtype and not st.fused and st.channels_last]

@@ -26,6 +26,7 @@ from torch import nn
 
 from .face import Detection, align_face, detect_faces, paste_face, select_center_face, template
 from .imageio import LoadedImage, prepare_array, restore_mode
+from .nn import ConvLayer, ModulatedConv2d, winograd_filter, winograd_pays
 
 __all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "InferenceSettings", "RestoreResult", "optimize_for_inference", "reuse_freed_memory"]
 
@@ -68,6 +69,7 @@ class InferenceSettings:
     compile: bool  # torch.compile the model
     batch_pixels: int = 1 << 30  # most face pixels (faces x S x S) per forward; bounds batch size and memory
     reuse_memory: bool = False  # CPU: keep freed large blocks in the heap for reuse (see reuse_freed_memory)
+    winograd: bool = False  # Winograd F(4,3) for wide 3x3 convs (nn.winograd_pays); opt-in, compiled only (see docs)
 
     @classmethod
     def for_device(cls, device: str | torch.device, *, compile: bool = False) -> "InferenceSettings":
@@ -79,6 +81,8 @@ class InferenceSettings:
         model. Large freed blocks are kept for reuse (:func:`reuse_freed_memory`): without it a 512 px
         forward spends ~30 % of its time page-faulting fresh memory. ``compile=True`` is another ~1.15x
         at 512 px (0.60x of the official style in all) but costs ~50 s of compilation: for batch jobs.
+        Winograd F(4,3) for the wide layers (``winograd=True``, compiled) is off: it measured ~8 % faster
+        per 512 px face but ~10 min of compilation (benchmarks/RESULTS.md).
         CUDA: the shared-weight form (one large conv per layer instead of a grouped one), NHWC, bf16
         autocast and large batches; not yet measured on a GPU.
         """
@@ -109,7 +113,8 @@ class InferenceSettings:
     def describe(self) -> dict[str, object]:
         return dict(fused_modconv=self.fused, channels_last=self.channels_last,
                     autocast=str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "fp32",
-                    compile=self.compile, batch_pixels=self.batch_pixels, reuse_memory=self.reuse_memory)
+                    compile=self.compile, batch_pixels=self.batch_pixels, reuse_memory=self.reuse_memory,
+                    winograd=self.winograd)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -3, -4, -8  # glibc mallopt parameters (malloc.h)
@@ -167,11 +172,24 @@ def memory_reuse_enabled() -> bool:
     return _memory_reuse
 
 
+def _winograd_filter_for(m: ConvLayer | ModulatedConv2d) -> torch.Tensor | None:
+    """The transformed filter of a 3x3 stride-1 conv whose channel pair pays for Winograd, else None."""
+    w = m.weight * m.w_gain if m.w_gain != 1.0 else m.weight
+    w = w.reshape(w.shape[-4:])  # the modulated conv's shared (1,out,in,k,k) weight
+    stride_1 = not m.down if isinstance(m, ConvLayer) else m.blur is None  # no stride-2 or transposed conv
+    if w.shape[-1] != 3 or not stride_1 or not winograd_pays(w.shape[1], w.shape[0]):
+        return None
+    with torch.no_grad():
+        return winograd_filter(w.float()).to(w.dtype).contiguous()
+
+
 def optimize_for_inference(model: nn.Module, settings: InferenceSettings) -> nn.Module:
     """Freeze ``model`` for inference with ``settings`` (memory format, compilation). Returns the callable to use.
 
     With ``channels_last`` the 4-D conv weights are stored NHWC; the 5-D modulated-conv weights are left
-    as they are (they are rebuilt per sample in each forward).
+    as they are (they are rebuilt per sample in each forward). With ``winograd`` the 3x3 convs whose
+    channel pair pays (:func:`gfr_core.nn.winograd_pays`) use Winograd F(4,3); the others, and every conv
+    when it is off, use the direct convolution.
     """
     model.eval().requires_grad_(False)
     if settings.reuse_memory:
@@ -180,6 +198,9 @@ def optimize_for_inference(model: nn.Module, settings: InferenceSettings) -> nn.
         for t in [*model.parameters(), *model.buffers()]:
             if t.dim() == 4:
                 t.data = t.data.contiguous(memory_format=torch.channels_last)
+    for m in model.modules():
+        if isinstance(m, (ConvLayer, ModulatedConv2d)):
+            m.winograd_u = _winograd_filter_for(m) if settings.winograd else None
     if settings.compile:
         # freezing: weights become constants, so inductor can pre-pack conv weights and fold the
         # weight-only arithmetic (equalized-lr gains, the shared-weight demodulation norms). On CUDA,

@@ -4,6 +4,7 @@ from .layers import Activation, ConvLayer, EqualLinear, ResBlock, bias_act, pixe
 from .modconv import Flavour, ModulatedConv2d, NoiseMode, StyleConv, ToRGB
 from .resample import Blur, Upsample2x, fir_kernel, resize_bilinear, upfirdn2d
 from .sft import ConditionBranch, apply_sft
+from .winograd import conv3x3_winograd, winograd_filter, winograd_pays
 
 __all__ = [
     "Activation",
@@ -20,8 +21,11 @@ __all__ = [
     "Upsample2x",
     "apply_sft",
     "bias_act",
+    "conv3x3_winograd",
     "fir_kernel",
     "pixel_norm",
     "resize_bilinear",
     "upfirdn2d",
+    "winograd_filter",
+    "winograd_pays",
 ]

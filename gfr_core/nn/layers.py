@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .resample import Blur, resize_bilinear
+from .winograd import conv3x3_winograd, winograd_pays
 
 __all__ = ["Activation", "bias_act", "pixel_norm", "EqualLinear", "ConvLayer", "ResBlock"]
 
@@ -117,13 +118,20 @@ class ConvLayer(nn.Module):
         else:
             self.blur = None
             self.padding = kernel_size // 2
+        # Inference formulation, not architecture: when set (by gfr_core.restore.optimize_for_inference) to
+        # winograd_filter(weight * w_gain), the 3x3 stride-1 conv runs as Winograd F(4,3), the same result
+        # up to rounding. Not saved in the state dict.
+        self.register_buffer("winograd_u", None, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B,in,H,W) -> (B,out,H,W), or (B,out,H/2,W/2) when ``down``."""
         if self.blur is not None:
             x = self.blur(x)
         w = self.weight * self.w_gain if self.w_gain != 1.0 else self.weight
-        x = F.conv2d(x, w, self.bias, stride=2 if self.down else 1, padding=self.padding)
+        if self.winograd_u is not None and winograd_pays(x.shape[1], w.shape[0], tuple(x.shape)):
+            x = conv3x3_winograd(x, self.winograd_u, self.bias)
+        else:
+            x = F.conv2d(x, w, self.bias, stride=2 if self.down else 1, padding=self.padding)
         return bias_act(x, None, self.activation)
 
 

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .layers import EqualLinear, bias_act
 from .resample import Blur, Upsample2x, resize_bilinear
+from .winograd import conv3x3_winograd, winograd_pays
 
 __all__ = ["Flavour", "NoiseMode", "ModulatedConv2d", "StyleConv", "ToRGB"]
 
@@ -65,6 +66,10 @@ class ModulatedConv2d(nn.Module):
         if up and flavour == "original":
             p = (len(resample_taps) - 2) - (kernel_size - 1)
             self.blur = Blur(taps=resample_taps, pad=((p + 1) // 2 + 1, p // 2 + 1), gain=4.0)
+        # Inference formulation, not architecture: when set (by gfr_core.restore.optimize_for_inference) to
+        # winograd_filter of the shared weight, ``fused=False`` runs the 3x3 conv as Winograd F(4,3), the
+        # same result up to rounding. Not saved in the state dict.
+        self.register_buffer("winograd_u", None, persistent=False)
 
     def forward(self, x: Tensor, w: Tensor, *, fused: bool = True) -> Tensor:
         """Modulated convolution.
@@ -101,6 +106,8 @@ class ModulatedConv2d(nn.Module):
             w0 = weight[0]
             if self.up and self.flavour == "original":
                 out = F.conv_transpose2d(x, w0.transpose(0, 1), stride=2)
+            elif self.winograd_u is not None and winograd_pays(self.in_channels, self.out_channels, tuple(x.shape)):
+                out = conv3x3_winograd(x, self.winograd_u)
             else:
                 out = F.conv2d(x, w0, padding=self.kernel_size // 2)
             if self.demodulate:

@@ -1,0 +1,112 @@
+"""Winograd F(4x4, 3x3) convolution: a 3x3, stride-1, 'same' convolution with 4x fewer multiplications.
+
+The input is cut into overlapping 6x6 tiles (stride 4). Each tile ``d`` and the 3x3 filter ``g`` are
+mapped to 6x6 transforms, ``V = B^T d B`` and ``U = G g G^T``; the 36 transform positions are then 36
+independent channel matmuls ``M = V @ U`` (the only multiplications that grow with the channel
+count), and each 4x4 output tile is ``A^T M A`` (Lavin & Gray, "Fast Algorithms for Convolutional
+Neural Networks", CVPR 2016; interpolation points 0, +-1, +-2 and infinity).
+
+That is 36 multiply-adds per 16 outputs and channel pair instead of 144, paid for by two elementwise
+transforms that read and write each activation a few times. It pays where the matmuls dominate: many
+channels at moderate resolution (the 512- and 256-channel layers of a 512 px GFPGAN/StyleGAN2), and
+only when ``torch.compile`` fuses each transform into one pass; in eager mode the transforms cost more
+than they save. The fp32 result differs from ``F.conv2d`` by rounding only (~1e-4 of the output scale,
+measured in tests/test_winograd.py), so it is an inference formulation chosen per layer by
+:func:`gfr_core.restore.optimize_for_inference`, never a change of the model.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["winograd_filter", "conv3x3_winograd", "winograd_pays"]
+
+# Transform matrices of F(4,3). Rows of B^T map a 6-sample input strip to its transform; rows of A^T
+# map a transformed 6-strip to 4 outputs; G maps 3 filter taps to 6.
+_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+       (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+      (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+_TILE = 4  # output tile edge
+_WIN = 6  # input tile edge (_TILE + 3 - 1)
+_CACHE_BYTES = 20 << 20  # largest fp32 tile transform that stayed in cache on the bench CPU
+
+
+def winograd_pays(in_channels: int, out_channels: int, shape: tuple[int, ...] | None = None) -> bool:
+    """Whether F(4,3) beats oneDNN's direct 3x3 conv for this layer on the bench CPU (compiled).
+
+    Measured per layer, conv + bias + lrelu, one face, median of 7 (benchmarks/RESULTS.md): 512->512 at
+    4/8/16/32/64 px 0.35x/1.4x/2.2x/2.9x/1.6x; 512->256 at 128 px 1.4x and 256->256 at 128 px 1.1x alone,
+    but inside the network the transforms of those 128 px layers (37.7 MB of tiles, past the cache, where
+    this machine streams ~8 GB/s) cost more than the matmuls save. So: wide layers whose tile
+    transforms stay cache-sized, and no 4x4 maps (one padded tile).
+
+    Args:
+        in_channels / out_channels: The conv's channels.
+        shape: The (B,C,H,W) input shape, when known (at run time).
+    """
+    if min(in_channels, out_channels) < 256:
+        return False
+    if shape is None:
+        return True
+    b, c, h, w = shape
+    tiles = b * -(-h // _TILE) * -(-w // _TILE)
+    return min(h, w) >= 8 and _WIN * _WIN * tiles * c * 4 <= _CACHE_BYTES
+
+
+def winograd_filter(weight: Tensor) -> Tensor:
+    """(K,C,3,3) conv weight -> (36,C,K) transformed filter ``G g G^T``, one (C,K) matrix per position."""
+    k, c = weight.shape[:2]
+    g = torch.tensor(_G, dtype=weight.dtype, device=weight.device)
+    u = torch.einsum("ij,kcjl,ml->imck", g, weight, g)  # (6,6,C,K)
+    return u.reshape(_WIN * _WIN, c, k)
+
+
+def _combine(coeffs: tuple[float, ...], xs: list[Tensor]) -> Tensor:
+    """sum_i coeffs[i] * xs[i], skipping zero coefficients and multiplications by +-1."""
+    out: Tensor | None = None
+    for c, x in zip(coeffs, xs):
+        if c == 0:
+            continue
+        term = x if c == 1 else (-x if c == -1 else x * c)
+        out = term if out is None else out + term
+    assert out is not None
+    return out
+
+
+def conv3x3_winograd(x: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``F.conv2d(x, weight, bias, padding=1)`` computed with Winograd F(4,3).
+
+    Args:
+        x: (B,C,H,W) input, any H and W (edge tiles are zero-padded and cropped). Channels-last memory
+            avoids a transpose.
+        u: (36,C,K) transformed filter, ``winograd_filter(weight)``: computed once per weight (at
+            inference set-up), since for a wide layer it costs as much as the convolution it saves.
+        bias: optional (K,) bias.
+
+    Returns:
+        (B,K,H,W) in channels-last memory.
+    """
+    b, c, h, w = x.shape
+    k = u.shape[2]
+    if u.shape[:2] != (_WIN * _WIN, c):
+        raise ValueError(f"conv3x3_winograd needs a (36,{c},K) transformed filter (winograd_filter), got {tuple(u.shape)}")
+    nh, nw = -(-h // _TILE), -(-w // _TILE)
+    xh = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, _TILE * nw + 1 - w, 1, _TILE * nh + 1 - h))  # (B,Hp,Wp,C)
+    # d[i][j]: (B,nh,nw,C), sample (i,j) of every input tile; V = B^T d B, row transform first.
+    d = [[xh[:, i : i + _TILE * nh : _TILE, j : j + _TILE * nw : _TILE, :] for j in range(_WIN)] for i in range(_WIN)]
+    rows = [[_combine(_BT[a], [d[i][j] for i in range(_WIN)]) for j in range(_WIN)] for a in range(_WIN)]
+    v = torch.stack([_combine(_BT[p], rows[a]) for a in range(_WIN) for p in range(_WIN)])  # (36,B,nh,nw,C)
+    m = torch.bmm(v.reshape(_WIN * _WIN, -1, c), u.to(v.dtype))  # (36,T,K)
+    m = m.reshape(_WIN, _WIN, b, nh, nw, k)
+    # Y = A^T M A, row transform first; the 4x4 outputs of each tile are interleaved back into the image.
+    rows_out = [[_combine(_AT[p], [m[a, q] for a in range(_WIN)]) for q in range(_WIN)] for p in range(_TILE)]
+    y = torch.stack([torch.stack([_combine(_AT[q], rows_out[p]) for q in range(_TILE)], dim=3) for p in range(_TILE)],
+                    dim=2)  # (B,nh,4,nw,4,K)
+    y = y.reshape(b, _TILE * nh, _TILE * nw, k)[:, :h, :w, :]
+    if bias is not None:
+        y = y + bias.to(y.dtype)
+    return y.permute(0, 3, 1, 2)
