@@ -81,8 +81,8 @@ class InferenceSettings:
         model. Large freed blocks are kept for reuse (:func:`reuse_freed_memory`): without it a 512 px
         forward spends ~30 % of its time page-faulting fresh memory. ``compile=True`` is another ~1.15x
         at 512 px (0.60x of the official style in all) but costs ~50 s of compilation: for batch jobs.
-        Winograd F(4,3) for the wide layers (``winograd=True``, compiled) is off: it measured ~8 % faster
-        per 512 px face but ~10 min of compilation (benchmarks/RESULTS.md).
+        Winograd F(4,3) for the wide layers (``winograd=True``, compiled) is off: it measured 4-8 % faster
+        per 512 px face but ~9 min of compilation (benchmarks/RESULTS.md).
         CUDA: the shared-weight form (one large conv per layer instead of a grouped one), NHWC, bf16
         autocast and large batches; not yet measured on a GPU.
         """
