@@ -41,7 +41,7 @@ def test_fp32_error_is_rounding_only():
 
 
 def test_filter_transform_shape_and_identity():
-    """The transformed centre tap of a delta filter is a constant: the convolution passes x through."""
+    """A centre-tap identity filter passes x through unchanged."""
     w = torch.zeros(2, 2, 3, 3, dtype=torch.float64)
     w[0, 0, 1, 1] = w[1, 1, 1, 1] = 1.0
     assert winograd_filter(w).shape == (36, 2, 2)
@@ -67,9 +67,12 @@ def test_optimize_for_inference_switches_only_wide_convs_and_keeps_the_output():
     assert on and len(on) < len(convs)  # this config has both wide and narrow convs
     assert all(winograd_pays(*reversed(m.weight.shape[-4:-2])) and m.weight.shape[-1] == 3 for m in on)
     assert "winograd_u" not in "".join(fast.state_dict())  # not part of the checkpoint
+    direct = optimize_for_inference(copy.deepcopy(model), replace(st, winograd=False))
     with torch.inference_mode():
         got = fast(st.prepare_input(x), noise_mode="const", fused=False)
+        got_direct = direct(st.prepare_input(x), noise_mode="const", fused=False)
     assert (got - ref).abs().max() < 1e-4
+    assert not torch.equal(got, got_direct)  # the Winograd layers really ran (their rounding differs)
     # switched off again by settings without it
     off = optimize_for_inference(fast, replace(st, winograd=False))
     assert not any(m.winograd_u is not None for m in off.modules() if isinstance(m, (ConvLayer, ModulatedConv2d)))

@@ -10,9 +10,10 @@ That is 36 multiply-adds per 16 outputs and channel pair instead of 144, paid fo
 transforms that read and write each activation a few times. It pays where the matmuls dominate: many
 channels at moderate resolution (the 512-channel layers at 8-64 px of a 512 px GFPGAN/StyleGAN2), and
 only when ``torch.compile`` fuses each transform into one pass; in eager mode the transforms cost more
-than they save, and so do tiles too large for the cache. The fp32 result differs from ``F.conv2d`` by rounding only (~1e-4 of the output scale,
-measured in tests/test_winograd.py), so it is an inference formulation chosen per layer by
-:func:`gfr_core.restore.optimize_for_inference`, never a change of the model.
+than they save, and so do tiles too large for the cache. The fp32 result differs from ``F.conv2d`` by
+rounding only (below 1e-4 at unit-scale outputs, tests/test_winograd.py), so it is an inference
+formulation chosen per layer by :func:`gfr_core.restore.optimize_for_inference`, never a change of the
+model.
 """
 
 from __future__ import annotations
