@@ -94,7 +94,9 @@ def conv3x3_winograd(x: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor
     b, c, h, w = x.shape
     k = u.shape[2]
     if u.shape[:2] != (_WIN * _WIN, c):
-        raise ValueError(f"conv3x3_winograd needs a (36,{c},K) transformed filter (winograd_filter), got {tuple(u.shape)}")
+        raise ValueError(
+            f"conv3x3_winograd needs a (36,{c},K) transformed filter from winograd_filter(weight), got {tuple(u.shape)}"
+        )
     nh, nw = -(-h // _TILE), -(-w // _TILE)
     xh = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, _TILE * nw + 1 - w, 1, _TILE * nh + 1 - h))  # (B,Hp,Wp,C)
     # d[i][j]: (B,nh,nw,C), sample (i,j) of every input tile; V = B^T d B, row transform first.
