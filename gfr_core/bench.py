@@ -220,6 +220,9 @@ def _variant_settings(dev: torch.device, batch: int) -> list[tuple[str, Inferenc
         (f"bf16 autocast, shared-weight modconv, channels_last, batch {batch}",
          replace(base, fused=False, channels_last=True, autocast_dtype=low), batch),
     ]
+    if not cuda:  # Winograd F(4,3) for the wide 3x3 convs (gfr_core.nn.winograd)
+        out.append(("Winograd F(4,3), shared-weight modconv, channels_last, batch 1",
+                    replace(base, fused=False, channels_last=True, winograd=True), 1))
     if cuda:
         out.append((f"fp16 autocast, shared-weight modconv, channels_last, batch {batch}",
                     replace(base, fused=False, channels_last=True, autocast_dtype=torch.float16), batch))
@@ -234,16 +237,15 @@ def bench_variants(model: torch.nn.Module, xb: torch.Tensor, ref: torch.Tensor, 
         model: The fp32 eval model (left unchanged).
         xb: (N,3,S,S) inputs in [-1,1]; variants with batch 1 use the first face.
         ref: fp32 NCHW grouped-modconv output for ``xb`` with the stored noise.
-        compile: Also time ``torch.compile`` of the two channels_last fp32 variants (compile time reported).
+        compile: Also time ``torch.compile`` of the channels_last fp32 variants (compile time reported).
     """
     import copy
 
     dev = xb.device
     specs = _variant_settings(dev, xb.shape[0])
     if compile:
-        specs += [(f"torch.compile, {name}", replace(st, compile=True), b) for name, st, b in specs[1:4:2]]
-        if dev.type == "cpu":  # Winograd F(4,3) for the wide convs: pays only compiled (gfr_core.nn.winograd)
-            specs.append((f"torch.compile + Winograd, {specs[3][0]}", replace(specs[3][1], compile=True, winograd=True), 1))
+        to_compile = [*specs[1:4:2], *(spec for spec in specs if spec[1].winograd)]
+        specs += [(f"torch.compile, {name}", replace(st, compile=True), b) for name, st, b in to_compile]
     if dev.type == "cpu":  # the allocator setting on the fp32 shared-weight channels_last variants
         specs += [(f"{name}, freed memory reused", replace(st, reuse_memory=True), b)
                   for name, st, b in specs if not st.autocast_dtype and not st.fused and st.channels_last]

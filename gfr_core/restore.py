@@ -69,7 +69,7 @@ class InferenceSettings:
     compile: bool  # torch.compile the model
     batch_pixels: int = 1 << 30  # most face pixels (faces x S x S) per forward; bounds batch size and memory
     reuse_memory: bool = False  # CPU: keep freed large blocks in the heap for reuse (see reuse_freed_memory)
-    winograd: bool = False  # Winograd F(4,3) for wide 3x3 convs (nn.winograd_pays); opt-in, compiled only (see docs)
+    winograd: bool = False  # Winograd F(4,3) for the wide 3x3 convs where it pays (nn.winograd_pays)
 
     @classmethod
     def for_device(cls, device: str | torch.device, *, compile: bool = False) -> "InferenceSettings":
@@ -79,10 +79,9 @@ class InferenceSettings:
         face, faster for batched small faces); one 512 px face per forward (batching 512 px faces measured
         slower per face: their activations no longer fit in cache), up to 8 faces of the 64 px embedded
         model. Large freed blocks are kept for reuse (:func:`reuse_freed_memory`): without it a 512 px
-        forward spends ~30 % of its time page-faulting fresh memory. ``compile=True`` is another ~1.15x
-        at 512 px (0.60x of the official style in all) but costs ~50 s of compilation: for batch jobs.
-        Winograd F(4,3) for the wide layers (``winograd=True``, compiled) is off: it measured 4-8 % faster
-        per 512 px face but ~9 min of compilation (benchmarks/RESULTS.md).
+        forward spends ~30 % of its time page-faulting fresh memory. The 512-channel 3x3 convs at 8-64 px
+        run as Winograd F(4,3) (:mod:`gfr_core.nn.winograd`): ~1.1x per 512 px face, eager or compiled.
+        ``compile=True`` is another ~1.1x at 512 px but costs ~1 min of compilation: for batch jobs.
         CUDA: the shared-weight form (one large conv per layer instead of a grouped one), NHWC, bf16
         autocast and large batches; not yet measured on a GPU.
         """
@@ -91,7 +90,7 @@ class InferenceSettings:
             return cls("cuda", fused=False, channels_last=True, autocast_dtype=torch.bfloat16, compile=compile,
                        batch_pixels=32 * 512 * 512)
         return cls(dev.type, fused=False, channels_last=True, autocast_dtype=None, compile=compile, batch_pixels=8 * 64 * 64,
-                   reuse_memory=dev.type == "cpu")
+                   reuse_memory=dev.type == "cpu", winograd=dev.type == "cpu")
 
     def faces_per_forward(self, face_size: int) -> int:
         """Faces per forward at ``face_size`` under this device's pixel budget (at least 1)."""

@@ -53,7 +53,8 @@ def test_variants_each_measured_and_fp32_ones_match():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "bench_variants changed the model"
     names = [r["variant"] for r in rows]
     assert any("channels_last" in n for n in names) and any("batch 3" in n for n in names) and any("bf16" in n for n in names)
-    assert sum("freed memory reused" in n for n in names) == 2 and all(r["settings"]["reuse_memory"] == ("reused" in r["variant"]) for r in rows)
+    assert sum("freed memory reused" in n for n in names) == 3 and all(r["settings"]["reuse_memory"] == ("reused" in r["variant"]) for r in rows)
+    assert all(r["settings"]["winograd"] == ("Winograd" in r["variant"]) for r in rows) and "Winograd" in "".join(names)
     for r in rows:
         assert "error" not in r, r
         assert r["per_face_median_s"] > 0 and r["batch"] in (1, 3)

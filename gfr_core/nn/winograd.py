@@ -6,14 +6,13 @@ independent channel matmuls ``M = V @ U`` (the only multiplications that grow wi
 count), and each 4x4 output tile is ``A^T M A`` (Lavin & Gray, "Fast Algorithms for Convolutional
 Neural Networks", CVPR 2016; interpolation points 0, +-1, +-2 and infinity).
 
-That is 36 multiply-adds per 16 outputs and channel pair instead of 144, paid for by two elementwise
-transforms that read and write each activation a few times. It pays where the matmuls dominate: many
-channels at moderate resolution (the 512-channel layers at 8-64 px of a 512 px GFPGAN/StyleGAN2), and
-only when ``torch.compile`` fuses each transform into one pass; in eager mode the transforms cost more
-than they save, and so do tiles too large for the cache. The fp32 result differs from ``F.conv2d`` by
-rounding only (below 1e-4 at unit-scale outputs, tests/test_winograd.py), so it is an inference
-formulation chosen per layer by :func:`gfr_core.restore.optimize_for_inference`, never a change of the
-model.
+That is 36 multiply-adds per 16 outputs and channel pair instead of 144, paid for by the two tile
+transforms, each written as one small matmul over all tiles (a Kronecker product of the 1-D
+transforms) plus one gather or scatter pass. It pays where the channel matmuls dominate and the tiles
+stay in cache: the 512-channel layers at 8-64 px of a 512 px GFPGAN/StyleGAN2, eager or compiled
+(:func:`winograd_pays`). The fp32 result differs from ``F.conv2d`` by rounding only (below 1e-4 at
+unit-scale outputs, tests/test_winograd.py), so it is an inference formulation chosen per layer by
+:func:`gfr_core.restore.optimize_for_inference`, never a change of the model.
 """
 
 from __future__ import annotations
@@ -33,17 +32,16 @@ _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
       (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
 _TILE = 4  # output tile edge
 _WIN = 6  # input tile edge (_TILE + 3 - 1)
-_CACHE_BYTES = 20 << 20  # largest fp32 tile transform that stayed in cache on the bench CPU
+_CACHE_BYTES = 20 << 20  # largest fp32 tile transform (36 x tiles x C) that stayed in cache on the bench CPU
 
 
 def winograd_pays(in_channels: int, out_channels: int, shape: tuple[int, ...] | None = None) -> bool:
-    """Whether F(4,3) beats oneDNN's direct 3x3 conv for this layer on the bench CPU (compiled).
+    """Whether F(4,3) beats oneDNN's direct 3x3 conv for this layer on the bench CPU.
 
-    Measured per layer, conv + bias + lrelu, one face, median of 7 (benchmarks/RESULTS.md): 512->512 at
-    4/8/16/32/64 px 0.35x/1.4x/2.2x/2.9x/1.6x; 512->256 at 128 px 1.4x and 256->256 at 128 px 1.1x alone,
-    but inside the network the transforms of those 128 px layers (37.7 MB of tiles, past the cache, where
-    this machine streams ~8 GB/s) cost more than the matmuls save. So: wide layers whose tile
-    transforms stay cache-sized, and no 4x4 maps (one padded tile).
+    Measured per layer, conv + bias, one face, median of 7, eager (benchmarks/RESULTS.md): 512->512 at
+    16/32/64 px 1.9x/2.3x/1.9x faster; 256->256 at 128 px 0.86x (its 37.7 MB of tiles leave the cache,
+    and the bench VM streams ~8 GB/s from memory). Hence: wide layers whose tiles stay cache-sized, and
+    no 4x4 maps (a single padded tile).
 
     Args:
         in_channels / out_channels: The conv's channels.
@@ -66,16 +64,15 @@ def winograd_filter(weight: Tensor) -> Tensor:
     return u.reshape(_WIN * _WIN, c, k)
 
 
-def _combine(coeffs: tuple[float, ...], xs: list[Tensor]) -> Tensor:
-    """sum_i coeffs[i] * xs[i], skipping zero coefficients and multiplications by +-1."""
-    out: Tensor | None = None
-    for c, x in zip(coeffs, xs):
-        if c == 0:
-            continue
-        term = x if c == 1 else (-x if c == -1 else x * c)
-        out = term if out is None else out + term
-    assert out is not None
-    return out
+def _kron_transforms(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+    """(36,36) ``B^T (x) B^T`` and (16,36) ``A^T (x) A^T``: the 2-D tile transforms as one matrix each.
+
+    With tiles flattened row-major, ``vec(B^T d B) = (B^T (x) B^T) vec(d)``, so each transform is a
+    single small matmul over all tiles and channels at once.
+    """
+    bt = torch.tensor(_BT, dtype=dtype, device=device)
+    at = torch.tensor(_AT, dtype=dtype, device=device)
+    return torch.kron(bt, bt), torch.kron(at, at)
 
 
 def conv3x3_winograd(x: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -98,18 +95,14 @@ def conv3x3_winograd(x: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor
             f"conv3x3_winograd needs a (36,{c},K) transformed filter from winograd_filter(weight), got {tuple(u.shape)}"
         )
     nh, nw = -(-h // _TILE), -(-w // _TILE)
+    kb, ka = _kron_transforms(x.dtype, x.device)
     xh = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, _TILE * nw + 1 - w, 1, _TILE * nh + 1 - h))  # (B,Hp,Wp,C)
-    # d[i][j]: (B,nh,nw,C), sample (i,j) of every input tile; V = B^T d B, row transform first.
-    d = [[xh[:, i : i + _TILE * nh : _TILE, j : j + _TILE * nw : _TILE, :] for j in range(_WIN)] for i in range(_WIN)]
-    rows = [[_combine(_BT[a], [d[i][j] for i in range(_WIN)]) for j in range(_WIN)] for a in range(_WIN)]
-    v = torch.stack([_combine(_BT[p], rows[a]) for a in range(_WIN) for p in range(_WIN)])  # (36,B,nh,nw,C)
-    m = torch.bmm(v.reshape(_WIN * _WIN, -1, c), u.to(v.dtype))  # (36,T,K)
-    m = m.reshape(_WIN, _WIN, b, nh, nw, k)
-    # Y = A^T M A, row transform first; the 4x4 outputs of each tile are interleaved back into the image.
-    rows_out = [[_combine(_AT[p], [m[a, q] for a in range(_WIN)]) for q in range(_WIN)] for p in range(_TILE)]
-    y = torch.stack([torch.stack([_combine(_AT[q], rows_out[p]) for q in range(_TILE)], dim=3) for p in range(_TILE)],
-                    dim=2)  # (B,nh,4,nw,4,K)
-    y = y.reshape(b, _TILE * nh, _TILE * nw, k)[:, :h, :w, :]
+    tiles = xh.unfold(1, _WIN, _TILE).unfold(2, _WIN, _TILE)  # (B,nh,nw,C,6,6) overlapping view
+    d = tiles.permute(4, 5, 0, 1, 2, 3).reshape(_WIN * _WIN, -1)  # (36, B*nh*nw*C): one gather
+    v = (kb @ d).reshape(_WIN * _WIN, -1, c)  # (36,T,C) = B^T d B per tile
+    m = torch.bmm(v, u.to(v.dtype))  # (36,T,K): the channel matmuls
+    y = (ka @ m.reshape(_WIN * _WIN, -1)).reshape(_TILE, _TILE, b, nh, nw, k)  # A^T M A per tile
+    y = y.permute(2, 3, 0, 4, 1, 5).reshape(b, _TILE * nh, _TILE * nw, k)[:, :h, :w, :]  # tiles back in place
     if bias is not None:
         y = y + bias.to(y.dtype)
     return y.permute(0, 3, 1, 2)
