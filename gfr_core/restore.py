@@ -26,7 +26,7 @@ from torch import nn
 
 from .face import Detection, align_face, detect_faces, paste_face, select_center_face, template
 from .imageio import LoadedImage, prepare_array, restore_mode
-from .nn import ConvLayer, ModulatedConv2d, winograd_filter, winograd_pays
+from .nn import ConvLayer, ModulatedConv2d
 
 __all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "InferenceSettings", "RestoreResult", "optimize_for_inference", "reuse_freed_memory"]
 
@@ -171,17 +171,6 @@ def memory_reuse_enabled() -> bool:
     return _memory_reuse
 
 
-def _winograd_filter_for(m: ConvLayer | ModulatedConv2d) -> torch.Tensor | None:
-    """The transformed filter of a 3x3 stride-1 conv whose channel pair pays for Winograd, else None."""
-    w = m.weight * m.w_gain if m.w_gain != 1.0 else m.weight
-    w = w.reshape(w.shape[-4:])  # the modulated conv's shared (1,out,in,k,k) weight
-    stride_1 = not m.down if isinstance(m, ConvLayer) else m.blur is None  # no stride-2 or transposed conv
-    if w.shape[-1] != 3 or not stride_1 or not winograd_pays(w.shape[1], w.shape[0]):
-        return None
-    with torch.no_grad():
-        return winograd_filter(w.float()).to(w.dtype).contiguous()
-
-
 def optimize_for_inference(model: nn.Module, settings: InferenceSettings) -> nn.Module:
     """Freeze ``model`` for inference with ``settings`` (memory format, compilation). Returns the callable to use.
 
@@ -199,7 +188,7 @@ def optimize_for_inference(model: nn.Module, settings: InferenceSettings) -> nn.
                 t.data = t.data.contiguous(memory_format=torch.channels_last)
     for m in model.modules():
         if isinstance(m, (ConvLayer, ModulatedConv2d)):
-            m.winograd_u = _winograd_filter_for(m) if settings.winograd else None
+            m.use_winograd(settings.winograd)
     if settings.compile:
         # freezing: weights become constants, so inductor can pre-pack conv weights and fold the
         # weight-only arithmetic (equalized-lr gains, the shared-weight demodulation norms). On CUDA,

@@ -4,7 +4,7 @@ from .layers import Activation, ConvLayer, EqualLinear, ResBlock, bias_act, pixe
 from .modconv import Flavour, ModulatedConv2d, NoiseMode, StyleConv, ToRGB
 from .resample import Blur, Upsample2x, fir_kernel, resize_bilinear, upfirdn2d
 from .sft import ConditionBranch, apply_sft
-from .winograd import conv3x3_winograd, winograd_filter, winograd_pays
+from .winograd import conv3x3_winograd, winograd_filter, winograd_filter_if_pays, winograd_pays
 
 __all__ = [
     "Activation",
@@ -27,5 +27,6 @@ __all__ = [
     "resize_bilinear",
     "upfirdn2d",
     "winograd_filter",
+    "winograd_filter_if_pays",
     "winograd_pays",
 ]

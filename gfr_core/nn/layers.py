@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .resample import Blur, resize_bilinear
-from .winograd import conv3x3_winograd, winograd_pays
+from .winograd import conv3x3_winograd, winograd_filter_if_pays, winograd_pays
 
 __all__ = ["Activation", "bias_act", "pixel_norm", "EqualLinear", "ConvLayer", "ResBlock"]
 
@@ -118,10 +118,15 @@ class ConvLayer(nn.Module):
         else:
             self.blur = None
             self.padding = kernel_size // 2
-        # Inference formulation, not architecture: when set (by gfr_core.restore.optimize_for_inference) to
-        # winograd_filter(weight * w_gain), the 3x3 stride-1 conv runs as Winograd F(4,3), the same result
-        # up to rounding. Not saved in the state dict.
+        # Inference formulation, not architecture (see use_winograd). Not saved in the state dict.
         self.register_buffer("winograd_u", None, persistent=False)
+
+    def use_winograd(self, enable: bool) -> None:
+        """Run this conv as Winograd F(4,3) (same result up to rounding) where it is a 3x3 stride-1 conv whose
+        channels pay (:func:`gfr_core.nn.winograd_pays`); ``False`` goes back to the direct conv. The
+        transformed filter is taken from the current weights: call again after changing them."""
+        w = self.weight * self.w_gain if self.w_gain != 1.0 else self.weight
+        self.winograd_u = winograd_filter_if_pays(w) if enable and not self.down else None
 
     def forward(self, x: Tensor) -> Tensor:
         """(B,in,H,W) -> (B,out,H,W), or (B,out,H/2,W/2) when ``down``."""

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .layers import EqualLinear, bias_act
 from .resample import Blur, Upsample2x, resize_bilinear
-from .winograd import conv3x3_winograd, winograd_pays
+from .winograd import conv3x3_winograd, winograd_filter_if_pays, winograd_pays
 
 __all__ = ["Flavour", "NoiseMode", "ModulatedConv2d", "StyleConv", "ToRGB"]
 
@@ -66,10 +66,15 @@ class ModulatedConv2d(nn.Module):
         if up and flavour == "original":
             p = (len(resample_taps) - 2) - (kernel_size - 1)
             self.blur = Blur(taps=resample_taps, pad=((p + 1) // 2 + 1, p // 2 + 1), gain=4.0)
-        # Inference formulation, not architecture: when set (by gfr_core.restore.optimize_for_inference) to
-        # winograd_filter of the shared weight, ``fused=False`` runs the 3x3 conv as Winograd F(4,3), the
-        # same result up to rounding. Not saved in the state dict.
+        # Inference formulation, not architecture (see use_winograd). Not saved in the state dict.
         self.register_buffer("winograd_u", None, persistent=False)
+
+    def use_winograd(self, enable: bool) -> None:
+        """Run the shared-weight (``fused=False``) 3x3 conv as Winograd F(4,3) (same result up to rounding)
+        where its channels pay; not the transposed conv of original-flavour upsampling. ``False`` goes
+        back to the direct conv. The transformed filter is taken from the current weights."""
+        w0 = self.weight[0] * self.w_gain if self.w_gain != 1.0 else self.weight[0]
+        self.winograd_u = winograd_filter_if_pays(w0) if enable and self.blur is None else None
 
     def forward(self, x: Tensor, w: Tensor, *, fused: bool = True) -> Tensor:
         """Modulated convolution.

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["winograd_filter", "conv3x3_winograd", "winograd_pays"]
+__all__ = ["winograd_filter", "conv3x3_winograd", "winograd_pays", "winograd_filter_if_pays"]
 
 # Transform matrices of F(4,3). Rows of B^T map a 6-sample input strip to its transform; rows of A^T
 # map a transformed 6-strip to 4 outputs; G maps 3 filter taps to 6.
@@ -62,6 +62,18 @@ def winograd_filter(weight: Tensor) -> Tensor:
     g = torch.tensor(_G, dtype=weight.dtype, device=weight.device)
     u = torch.einsum("ij,kcjl,ml->imck", g, weight, g)  # (6,6,C,K)
     return u.reshape(_WIN * _WIN, c, k)
+
+
+def winograd_filter_if_pays(weight: Tensor) -> Tensor | None:
+    """The transformed filter of a (K,C,k,k) stride-1 conv weight if it is 3x3 and its channels pay, else None.
+
+    Computed without autograd, in fp32, and returned contiguous in the weight's dtype: the
+    ``winograd_u`` buffer a layer keeps for inference (see ``ConvLayer.use_winograd``).
+    """
+    if weight.shape[-2:] != (3, 3) or not winograd_pays(weight.shape[1], weight.shape[0]):
+        return None
+    with torch.no_grad():
+        return winograd_filter(weight.float()).to(weight.dtype).contiguous()
 
 
 def _kron_transforms(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
