@@ -30,6 +30,24 @@ def test_matches_direct_conv(shape, channels_last):
         torch.testing.assert_close(got, F.conv2d(x, w, bias, padding=1), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("rows", [1, 3])
+def test_tile_rows_in_chunks_match_direct_conv(rows):
+    """Tiles processed a few rows at a time (the last chunk shorter, edge tiles cropped): the same output."""
+    g = torch.Generator().manual_seed(rows)
+    x = torch.randn(2, 5, 13, 10, generator=g, dtype=torch.float64)  # 4 x 3 tiles of 4x4 per image
+    w, b = torch.randn(7, 5, 3, 3, generator=g, dtype=torch.float64), torch.randn(7, generator=g, dtype=torch.float64)
+    row_bytes = 36 * 2 * 3 * 5 * x.element_size()  # one row of tile transforms of both images
+    got = conv3x3_winograd(x, winograd_filter(w), b, chunk_bytes=rows * row_bytes)
+    torch.testing.assert_close(got, F.conv2d(x, w, b, padding=1), rtol=1e-10, atol=1e-10)
+
+
+def test_which_layers_pay():
+    """The measured rule: >= 256 input and >= 128 output channels, maps of at least 8 px, any size above."""
+    assert winograd_pays(512, 256, (1, 512, 128, 128)) and winograd_pays(256, 128, (1, 256, 256, 256))
+    assert not winograd_pays(128, 128) and not winograd_pays(256, 64)
+    assert not winograd_pays(512, 512, (1, 512, 4, 4))
+
+
 def test_fp32_error_is_rounding_only():
     """fp32 at a realistic width: the error stays at the 1e-5 scale of float rounding, not a wrong tap."""
     torch.manual_seed(0)

@@ -7,12 +7,14 @@ count), and each 4x4 output tile is ``A^T M A`` (Lavin & Gray, "Fast Algorithms 
 Neural Networks", CVPR 2016; interpolation points 0, +-1, +-2 and infinity).
 
 That is 36 multiply-adds per 16 outputs and channel pair instead of 144, paid for by the two tile
-transforms, each written as one small matmul over all tiles (a Kronecker product of the 1-D
-transforms) plus one gather or scatter pass. It pays where the channel matmuls dominate and the tiles
-stay in cache: the 512-channel layers at 8-64 px of a 512 px GFPGAN/StyleGAN2, eager or compiled
-(:func:`winograd_pays`). The fp32 result differs from ``F.conv2d`` by rounding only (below 1e-4 at
-unit-scale outputs, tests/test_winograd.py), so it is an inference formulation chosen per layer by
-:func:`gfr_core.restore.optimize_for_inference`, never a change of the model.
+transforms, each written as one small matmul (a Kronecker product of the 1-D transforms) plus one
+gather or scatter pass. The tiles are processed a few rows at a time, so that each chunk's transforms
+stay in cache (over the whole map at 128 px and above they would stream from memory). It pays where
+the channel matmuls dominate, the layers of >= 256 input channels at 8-256 px of a 512 px
+GFPGAN/StyleGAN2, eager or compiled (:func:`winograd_pays`). The fp32 result differs from
+``F.conv2d`` by rounding only (below 1e-4 at unit-scale outputs, tests/test_winograd.py), so it is an
+inference formulation chosen per layer by :func:`gfr_core.restore.optimize_for_inference`, never a
+change of the model.
 """
 
 from __future__ import annotations
@@ -32,28 +34,25 @@ _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
       (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
 _TILE = 4  # output tile edge
 _WIN = 6  # input tile edge (_TILE + 3 - 1)
-_CACHE_BYTES = 20 << 20  # largest fp32 tile transform (36 x tiles x C) that stayed in cache on the bench CPU
+_CHUNK_BYTES = 8 << 20  # tile transforms (36 x tiles x C) per chunk of tile rows, sized to stay in cache
 
 
 def winograd_pays(in_channels: int, out_channels: int, shape: tuple[int, ...] | None = None) -> bool:
     """Whether F(4,3) beats oneDNN's direct 3x3 conv for this layer on the bench CPU.
 
-    Measured per layer, conv + bias, one face, median of 7, eager (benchmarks/RESULTS.md): 512->512 at
-    16/32/64 px 1.9x/2.3x/1.9x faster; 256->256 at 128 px 0.86x (its 37.7 MB of tiles leave the cache,
-    and the bench VM streams ~8 GB/s from memory). Hence: wide layers whose tiles stay cache-sized, and
-    no 4x4 maps (a single padded tile).
+    Measured per layer with tiles in chunks of about ``_CHUNK_BYTES`` (conv + bias, one face, median of 9,
+    eager, benchmarks/RESULTS.md): 512->256 at 128 px 1.9x faster, 256->256 at 128 px 1.5-1.8x, 512->512
+    at 64 px 2-2.5x, 256->128 at 128 / 256 px 1.3-1.4x; 128->128 is a wash and 64-channel layers lose
+    (their transforms cost more than the channel matmuls save). Hence: at least 256 input and 128 output
+    channels, and no 4x4 maps (a single padded tile).
 
     Args:
         in_channels / out_channels: The conv's channels.
         shape: The (B,C,H,W) input shape, when known (at run time).
     """
-    if min(in_channels, out_channels) < 256:
+    if in_channels < 256 or out_channels < 128:
         return False
-    if shape is None:
-        return True
-    b, c, h, w = shape
-    tiles = b * -(-h // _TILE) * -(-w // _TILE)
-    return min(h, w) >= 8 and _WIN * _WIN * tiles * c * 4 <= _CACHE_BYTES
+    return shape is None or min(shape[2:]) >= 8
 
 
 def winograd_filter(weight: Tensor) -> Tensor:
@@ -87,7 +86,7 @@ def _kron_transforms(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, 
     return torch.kron(bt, bt), torch.kron(at, at)
 
 
-def conv3x3_winograd(x: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor:
+def conv3x3_winograd(x: Tensor, u: Tensor, bias: Tensor | None = None, *, chunk_bytes: int = _CHUNK_BYTES) -> Tensor:
     """``F.conv2d(x, weight, bias, padding=1)`` computed with Winograd F(4,3).
 
     Args:
@@ -96,6 +95,8 @@ def conv3x3_winograd(x: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor
         u: (36,C,K) transformed filter, ``winograd_filter(weight)``: computed once per weight (at
             inference set-up), since for a wide layer it costs as much as the convolution it saves.
         bias: optional (K,) bias.
+        chunk_bytes: Size of the tile transforms (36 x tiles x C) computed at once; rows of tiles are
+            grouped up to it (at least one row).
 
     Returns:
         (B,K,H,W) in channels-last memory.
@@ -108,13 +109,19 @@ def conv3x3_winograd(x: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor
         )
     nh, nw = -(-h // _TILE), -(-w // _TILE)
     kb, ka = _kron_transforms(x.dtype, x.device)
+    u = u.to(x.dtype)
+    bias = None if bias is None else bias.to(x.dtype)
     xh = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, _TILE * nw + 1 - w, 1, _TILE * nh + 1 - h))  # (B,Hp,Wp,C)
-    tiles = xh.unfold(1, _WIN, _TILE).unfold(2, _WIN, _TILE)  # (B,nh,nw,C,6,6) overlapping view
-    d = tiles.permute(4, 5, 0, 1, 2, 3).reshape(_WIN * _WIN, -1)  # (36, B*nh*nw*C): one gather
-    v = (kb @ d).reshape(_WIN * _WIN, -1, c)  # (36,T,C) = B^T d B per tile
-    m = torch.bmm(v, u.to(v.dtype))  # (36,T,K): the channel matmuls
-    y = (ka @ m.reshape(_WIN * _WIN, -1)).reshape(_TILE, _TILE, b, nh, nw, k)  # A^T M A per tile
-    y = y.permute(2, 3, 0, 4, 1, 5).reshape(b, _TILE * nh, _TILE * nw, k)[:, :h, :w, :]  # tiles back in place
-    if bias is not None:
-        y = y + bias.to(y.dtype)
-    return y.permute(0, 3, 1, 2)
+    # Rows of tiles in chunks whose transforms stay in cache (the whole map's would stream from memory).
+    rows = max(1, chunk_bytes // (_WIN * _WIN * b * nw * c * x.element_size()))
+    out = x.new_empty(b, _TILE * nh, _TILE * nw, k)
+    for r0 in range(0, nh, rows):
+        r = min(rows, nh - r0)
+        tiles = xh[:, _TILE * r0 : _TILE * (r0 + r) + 2].unfold(1, _WIN, _TILE).unfold(2, _WIN, _TILE)  # (B,r,nw,C,6,6)
+        d = tiles.permute(4, 5, 0, 1, 2, 3).reshape(_WIN * _WIN, -1)  # (36, B*r*nw*C): one gather
+        v = (kb @ d).reshape(_WIN * _WIN, -1, c)  # (36,T,C) = B^T d B per tile
+        m = torch.bmm(v, u)  # (36,T,K): the channel matmuls
+        y = (ka @ m.reshape(_WIN * _WIN, -1)).reshape(_TILE, _TILE, b, r, nw, k)  # A^T M A per tile
+        y = y.permute(2, 3, 0, 4, 1, 5).reshape(b, _TILE * r, _TILE * nw, k)  # tiles back in place
+        out[:, _TILE * r0 : _TILE * (r0 + r)] = y if bias is None else y + bias
+    return out[:, :h, :w].permute(0, 3, 1, 2)  # edge tiles cropped
