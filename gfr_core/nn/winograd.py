@@ -10,7 +10,7 @@ That is 36 multiply-adds per 16 outputs and channel pair instead of 144, paid fo
 transforms, each written as one small matmul (a Kronecker product of the 1-D transforms) plus one
 gather or scatter pass. The tiles are processed a few rows at a time, so that each chunk's transforms
 stay in cache (over the whole map at 128 px and above they would stream from memory). It pays where
-the channel matmuls dominate, the layers of >= 256 input channels at 8-256 px of a 512 px
+the channel matmuls dominate, the layers of >= 128 channels at 8-256 px of a 512 px
 GFPGAN/StyleGAN2, eager or compiled (:func:`winograd_pays`). The fp32 result differs from
 ``F.conv2d`` by rounding only (below 1e-4 at unit-scale outputs, tests/test_winograd.py), so it is an
 inference formulation chosen per layer by :func:`gfr_core.restore.optimize_for_inference`, never a
@@ -40,17 +40,17 @@ _CHUNK_BYTES = 8 << 20  # tile transforms (36 x tiles x C) per chunk of tile row
 def winograd_pays(in_channels: int, out_channels: int, shape: tuple[int, ...] | None = None) -> bool:
     """Whether F(4,3) beats oneDNN's direct 3x3 conv for this layer on the bench CPU.
 
-    Measured per layer with tiles in chunks of about ``_CHUNK_BYTES`` (conv + bias, one face, median of 9,
-    eager, benchmarks/RESULTS.md): 512->256 at 128 px 1.9x faster, 256->256 at 128 px 1.5-1.8x, 512->512
-    at 64 px 2-2.5x, 256->128 at 128 / 256 px 1.3-1.4x; 128->128 is a wash and 64-channel layers lose
-    (their transforms cost more than the channel matmuls save). Hence: at least 256 input and 128 output
-    channels, and no 4x4 maps (a single padded tile).
+    Measured per layer with tiles in chunks of ``_CHUNK_BYTES`` (conv + bias, one face, median of 9,
+    eager; benchmarks/RESULTS.md): 512->512 at 16-64 px 1.5-3x faster, 512->256 and 256->256 at 128 px
+    about 2x, 256->128 at 128 / 256 px 1.2-1.5x, 128->128 at 128 / 256 px 1.0-1.35x (and 2-3 % on the whole
+    512 px network, twice); layers with 64 channels lose (their transforms cost more than the channel
+    matmuls save). Hence: at least 128 input and output channels, and no 4x4 maps (a single padded tile).
 
     Args:
         in_channels / out_channels: The conv's channels.
         shape: The (B,C,H,W) input shape, when known (at run time).
     """
-    if in_channels < 256 or out_channels < 128:
+    if in_channels < 128 or out_channels < 128:
         return False
     return shape is None or min(shape[2:]) >= 8
 
