@@ -231,7 +231,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="face detector: mtcnn (offline) or retinaface (RetinaFace-R50 from the Hub, as GFPGAN)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the model: ~1.05x faster per 512 px face on CPU after 3-4 min of compilation (many photos)")
+                   help="torch.compile the model: ~1.1x faster per 512 px face on CPU after 4-5 min of compilation (many photos)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_restore)
 

@@ -81,7 +81,7 @@ class InferenceSettings:
         model. Large freed blocks are kept for reuse (:func:`reuse_freed_memory`): without it a 512 px
         forward spends ~30 % of its time page-faulting fresh memory. The 3x3 convs of >= 128 channels at
         8-256 px run as Winograd F(4,3) in cache-sized chunks (:mod:`gfr_core.nn.winograd`): ~1.3x per
-        512 px face, eager or compiled. ``compile=True`` is another ~1.05x at 512 px but costs 3-4 min of
+        512 px face, eager or compiled. ``compile=True`` is another ~1.1x at 512 px but costs 4-5 min of
         compilation with a cold cache: for batch jobs.
         CUDA: the shared-weight form (one large conv per layer instead of a grouped one), NHWC, bf16
         autocast and large batches; not yet measured on a GPU.
