@@ -184,13 +184,14 @@ def train_prior(cfg: PriorConfig) -> Path:
     c = cfg.r1_every / (cfg.r1_every + 1)  # lazy-regularisation correction of D's Adam
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr * c, betas=(0.0, 0.99**c))
-    step, elapsed = 0, 0.0
+    step, images, elapsed = 0, 0, 0.0
     state_path = out / "state.pt"
     if state_path.is_file():
         st = torch.load(state_path, map_location=dev, weights_only=True)
         for m, k in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d")):
             m.load_state_dict(st[k])
         step, elapsed = int(st["step"]), float(st["elapsed"])
+        images = int(st.get("images", step * cfg.batch))  # states written before the count was kept
         log.info("resumed prior training at step %d", step)
     fixed_z = torch.randn(32, cfg.style_dim, generator=torch.Generator().manual_seed(123)).to(dev)
     beta = 0.5 ** (cfg.batch / (cfg.ema_kimg * 1000))
@@ -234,6 +235,7 @@ def train_prior(cfg: PriorConfig) -> Path:
         opt_g.step()
         _ema(G_ema, G, beta)
         step += 1
+        images += cfg.batch
         stats.update(loss_d=float(loss_d.detach()), loss_g=float(loss_g.detach()))
         bar.update(1)
         if step % 50 == 0:
@@ -243,10 +245,10 @@ def train_prior(cfg: PriorConfig) -> Path:
         if step % cfg.sample_every == 0:
             _write_samples(G_ema, fixed_z, out / f"samples-{step:07d}.png")
         if step % cfg.ckpt_every == 0:
-            _save_prior(out, G, D, G_ema, opt_g, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats)
+            _save_prior(out, G, D, G_ema, opt_g, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats)
     bar.close()
     _write_samples(G_ema, fixed_z, out / "samples-latest.png")
-    return _save_prior(out, G, D, G_ema, opt_g, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats)
+    return _save_prior(out, G, D, G_ema, opt_g, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats)
 
 
 @torch.no_grad()
@@ -257,11 +259,12 @@ def _write_samples(G_ema: StyleGAN2Generator, z: Tensor, path: Path) -> None:
     Image.fromarray(_grid(img, 8)).save(path)
 
 
-def _save_prior(out: Path, G, D, G_ema, opt_g, opt_d, step: int, elapsed: float, cfg: PriorConfig, dev: torch.device, stats) -> Path:
+def _save_prior(out: Path, G, D, G_ema, opt_g, opt_d, step: int, images: int, elapsed: float, cfg: PriorConfig, dev: torch.device,
+                stats) -> Path:
     _save_state(out / "state.pt", dict(G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
-                                       opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), step=step, elapsed=elapsed))
+                                       opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), step=step, images=images, elapsed=elapsed))
     G_ema.update_w_avg()
-    record = dict(config=asdict(cfg), step=step, images_seen=step * cfg.batch, train_seconds=round(elapsed, 1),
+    record = dict(config=asdict(cfg), step=step, images_seen=images, train_seconds=round(elapsed, 1),
                   hardware=_hardware(dev), torch=torch.__version__, last_losses=stats)
     (out / "training.json").write_text(json.dumps(record, indent=1))
     return save_checkpoint(out / "prior.safetensors", G_ema, arch="stylegan2", config=cfg.generator_config(),
@@ -328,7 +331,7 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
     ds = _DegradedFaces(_faces(cfg.data, "train", cfg.zoom, cfg.limit, cfg.prealigned), size, cfg.degradation, cfg.seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch, shuffle=True, drop_last=True, num_workers=0)
-    step, elapsed = 0, 0.0
+    step, images, elapsed = 0, 0, 0.0
     state_path = out / "state.pt"
     if state_path.is_file():
         st = torch.load(state_path, map_location=dev, weights_only=True)
@@ -341,6 +344,7 @@ def train_restorer(cfg: RestorerConfig) -> Path:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr
         step, elapsed = int(st["step"]), float(st["elapsed"])
+        images = int(st.get("images", step * cfg.batch))  # states written before the count was kept
         log.info("resumed restorer training at step %d", step)
     use_d = cfg.w_adv > 0 or cfg.w_fm > 0
     from tqdm import tqdm
@@ -348,7 +352,6 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     t0 = time.time()
     bar = tqdm(total=None, desc="restorer" + ("" if cfg.use_prior else " (no prior)"), unit="step", initial=step, mininterval=10, disable=None)
     stats: dict[str, float] = {}
-    epoch_len = len(loader)
     it = iter(loader)
     while step < cfg.steps and (time.time() - t0) < cfg.minutes * 60:
         try:
@@ -390,6 +393,7 @@ def train_restorer(cfg: RestorerConfig) -> Path:
             losses["loss_d"].backward()
             opt_d.step()
         step += 1
+        images += cfg.batch
         stats = {k: float(v.detach()) for k, v in losses.items()}
         if not all(math.isfinite(v) for v in stats.values()):
             raise FloatingPointError(f"restorer training diverged at step {step}: {stats}")
@@ -397,16 +401,16 @@ def train_restorer(cfg: RestorerConfig) -> Path:
         if step % 50 == 0:
             bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
         if step % cfg.ckpt_every == 0:
-            _save_restorer(out, R, R_ema, D, opt_r, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats, arch, epoch_len)
+            _save_restorer(out, R, R_ema, D, opt_r, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats, arch, len(ds))
     bar.close()
-    return _save_restorer(out, R, R_ema, D, opt_r, opt_d, step, elapsed + time.time() - t0, cfg, dev, stats, arch, epoch_len)
+    return _save_restorer(out, R, R_ema, D, opt_r, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats, arch, len(ds))
 
 
-def _save_restorer(out: Path, R, R_ema, D, opt_r, opt_d, step, elapsed, cfg: RestorerConfig, dev, stats, arch, epoch_len) -> Path:
+def _save_restorer(out: Path, R, R_ema, D, opt_r, opt_d, step, images, elapsed, cfg: RestorerConfig, dev, stats, arch, n_faces) -> Path:
     """Save the resumable state and export the EMA weights as ``restorer.safetensors``."""
     _save_state(out / "state.pt", dict(R=R.state_dict(), R_ema=R_ema.state_dict(), D=D.state_dict(), opt_r=opt_r.state_dict(),
-                                       opt_d=opt_d.state_dict(), step=step, elapsed=elapsed))
-    record = dict(config=asdict(cfg), arch=arch, step=step, images_seen=step * cfg.batch, epochs=round(step / max(1, epoch_len), 2),
+                                       opt_d=opt_d.state_dict(), step=step, images=images, elapsed=elapsed))
+    record = dict(config=asdict(cfg), arch=arch, step=step, images_seen=images, epochs=round(images / max(1, n_faces), 2),
                   train_seconds=round(elapsed, 1), hardware=_hardware(dev), torch=torch.__version__, last_losses=stats)
     (out / "training.json").write_text(json.dumps(record, indent=1))
     R.eval()

@@ -75,12 +75,13 @@ def test_prior_smoke_resume_and_restorer(aligned_folder, tmp_path):
     assert small.stat().st_size < 0.7 * (tmp_path / "rest" / "state.pt").stat().st_size
     (tmp_path / "rest2").mkdir()
     shutil.copyfile(small, tmp_path / "rest2" / "state.pt")
-    train_restorer(dataclasses.replace(rcfg, out=str(tmp_path / "rest2"), steps=5, w_adv=0.0, w_fm=0.0))
+    train_restorer(dataclasses.replace(rcfg, out=str(tmp_path / "rest2"), steps=5, w_adv=0.0, w_fm=0.0, batch=2))
     st2 = torch.load(tmp_path / "rest2" / "state.pt", weights_only=True)
     assert st2["step"] == 5 and all(v.dtype == torch.float32 for v in st2["R"].values() if v.is_floating_point())
     rec = json.loads((tmp_path / "rest2" / "training.json").read_text())
+    assert rec["images_seen"] == 4 * 4 + 1 * 2  # counted per chunk's batch, not step x the last batch
     cmd = _command_for("embedded", rec)
-    assert "--w-adv 0.0" in cmd and "--steps 5" in cmd and "--batch 4" in cmd and "--lr" not in cmd
+    assert "--w-adv 0.0" in cmd and "--steps 5" in cmd and "--batch 2" in cmd and "--lr" not in cmd
 
 
 def test_no_prior_ablation_trains_its_decoder(aligned_folder, tmp_path):
