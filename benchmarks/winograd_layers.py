@@ -8,11 +8,12 @@ conv + bias of a 512 px GFPGAN v1.3/v1.4 layer shape, one face, NHWC fp32, media
 from __future__ import annotations
 
 import argparse
-import time
+import statistics
 
 import torch
 import torch.nn.functional as F
 
+from gfr_core.bench import _time
 from gfr_core.nn import conv3x3_winograd, winograd_filter, winograd_pays
 
 # (input channels, output channels, resolution) of the 3x3 convs of a 512 px GFPGAN v1.3 / v1.4
@@ -20,14 +21,8 @@ LAYERS = [(512, 512, 16), (512, 512, 32), (512, 512, 64), (256, 256, 64), (512, 
           (256, 128, 128), (128, 128, 128), (256, 128, 256), (128, 128, 256), (128, 64, 512), (64, 64, 512)]
 
 
-def _median_ms(fn, repeats: int = 9) -> float:
-    fn(), fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return sorted(times)[repeats // 2] * 1000
+def _median_ms(fn) -> float:
+    return statistics.median(_time(fn, torch.device("cpu"), warmup=2, repeats=9)) * 1000
 
 
 def main() -> None:
