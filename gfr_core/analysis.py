@@ -178,7 +178,8 @@ def predicted_latents(model: GFPGAN | GPEN, faces: np.ndarray) -> Tensor:
 Variant = Literal["full", "no_sft", "mean_latent", "random_decoder"]
 """Prior ablations of a GFPGAN restorer: the full model; SFT conditions switched off (latents only); the
 predicted latents replaced by the decoder's mean latent (spatial features only); the decoder replaced by
-a randomly initialised one of the same architecture (seeded)."""
+a randomly initialised one of the same architecture (seeded). A DetailHead, where the restorer has one,
+counts as spatial guidance (as with ``spatial_strength``): it is off in ``no_sft`` and on in the others."""
 
 
 @torch.no_grad()
@@ -188,7 +189,7 @@ def ablation_outputs(model: GFPGAN, faces: np.ndarray, variant: Variant, *, seed
         raise TypeError("prior ablations are defined for GFPGAN-style restorers")
     dev = next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(faces)).permute(0, 3, 1, 2).float().to(dev) / 127.5 - 1
-    latents, conditions, _ = model.encode(x)
+    latents, conditions, _, features = model.encode(x)
     decoder = model.stylegan_decoder
     if variant == "no_sft":
         conditions = None
@@ -206,5 +207,5 @@ def ablation_outputs(model: GFPGAN, faces: np.ndarray, variant: Variant, *, seed
     elif variant != "full":
         raise ValueError(f"unknown variant {variant!r}")
     out = decoder.synthesis(latents, conditions=conditions, sft_half=model.sft_half, noise_mode="const")
-    return to_uint8(out)
+    return to_uint8(out if variant == "no_sft" else model.refine(x, out, features))
 

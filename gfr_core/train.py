@@ -99,6 +99,8 @@ class RestorerConfig:
     seed: int = 0  # seed
     device: str = "auto"  # 'cpu', 'cuda' or 'auto'
     precision: str = "auto"  # 'bf16' autocast, 'fp32', or 'auto' (bf16 on CUDA, fp32 on CPU)
+    detail_channels: int = 32  # width of the full-resolution DetailHead (0: the released GFPGAN layout)
+    init: str | None = None  # start a new run from these restorer weights; only the DetailHead may be missing
     # Architecture when there is no prior to copy it from (use_prior=False without --prior).
     arch: dict[str, Any] = field(default_factory=dict)
 
@@ -275,11 +277,27 @@ def _save_prior(out: Path, G, D, G_ema, opt_g, opt_d, step: int, images: int, el
 # Restorer
 
 
-def restorer_config(prior: StyleGAN2Generator) -> dict[str, Any]:
+def restorer_config(prior: StyleGAN2Generator, *, detail_channels: int = 0) -> dict[str, Any]:
     """GFPGAN config whose decoder matches the prior's layout (and flavour)."""
     k = prior.init_kwargs
     return dict(out_size=k["size"], num_style_feat=k["style_dim"], channel_multiplier=k["channel_multiplier"],
-                narrow=k["narrow"], sft_half=True, flavour=k["flavour"], num_mlp=k["n_mlp"], lr_mlp=k["lr_mlp"])
+                narrow=k["narrow"], sft_half=True, flavour=k["flavour"], num_mlp=k["n_mlp"], lr_mlp=k["lr_mlp"],
+                detail_channels=detail_channels)
+
+
+def _init_restorer(R: GFPGAN, source: str) -> None:
+    """Copy a trained restorer's weights into ``R``; only the DetailHead may be absent from them (it then
+    starts at zero, so ``R`` begins with exactly the source's output)."""
+    from .hub import load_model
+
+    src = load_model(source)
+    if not isinstance(src, GFPGAN):
+        raise ValueError(f"--init {source}: not a GFPGAN-style restorer; give a restorer checkpoint")
+    res = R.load_state_dict(src.state_dict(), strict=False)
+    missing = [k for k in res.missing_keys if not k.startswith("detail.")]
+    if missing or res.unexpected_keys:
+        raise ValueError(f"--init {source}: its architecture differs from this run's "
+                         f"(missing {missing[:3]}, unexpected {res.unexpected_keys[:3]}); use a restorer of the same prior layout")
 
 
 class _DegradedFaces(torch.utils.data.Dataset):
@@ -314,14 +332,19 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     if cfg.prior:
         prior = load_model(cfg.prior)
         assert isinstance(prior, StyleGAN2Generator)
-        arch = restorer_config(prior)
+        arch = restorer_config(prior, detail_channels=cfg.detail_channels)
     elif cfg.use_prior:
         raise ValueError("train_restorer needs a prior checkpoint unless use_prior=False")
     else:
-        prior, arch = None, dict(cfg.arch)
+        prior, arch = None, dict(detail_channels=cfg.detail_channels) | dict(cfg.arch)
     R = GFPGAN(**arch).to(dev)
     if cfg.use_prior:
         R.stylegan_decoder.load_state_dict(prior.state_dict())
+    state_path = out / "state.pt"
+    if cfg.init and not state_path.is_file():
+        _init_restorer(R, cfg.init)
+        log.info("restorer initialised from %s", cfg.init)
+    if cfg.use_prior:
         R.stylegan_decoder.requires_grad_(False)
     R_ema = copy.deepcopy(R).eval().requires_grad_(False)
     size = arch["out_size"]
@@ -332,9 +355,11 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     ds = _DegradedFaces(_faces(cfg.data, "train", cfg.zoom, cfg.limit, cfg.prealigned), size, cfg.degradation, cfg.seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch, shuffle=True, drop_last=True, num_workers=0)
     step, images, elapsed = 0, 0, 0.0
-    state_path = out / "state.pt"
     if state_path.is_file():
         st = torch.load(state_path, map_location=dev, weights_only=True)
+        if any(k.startswith("detail.") for k in st["R"]) != (R.detail is not None):
+            raise ValueError(f"{state_path} was trained with{'out' if R.detail is not None else ''} a DetailHead; "
+                             f"rerun with --detail-channels {0 if R.detail is not None else 'N'} or start a new --out with --init")
         R.load_state_dict(st["R"])
         R_ema.load_state_dict(st.get("R_ema", st["R"]))  # states written before the EMA existed
         D.load_state_dict(st["D"])
@@ -367,8 +392,8 @@ def train_restorer(cfg: RestorerConfig) -> Path:
                 g["lr"] = lr
         R.train()
         with amp:
-            latents, conditions, rgbs = R.encode(lq, return_rgb=True)
-            out_img = R.decode(latents, conditions, noise_mode="random", fused=False).float()
+            latents, conditions, rgbs, features = R.encode(lq, return_rgb=True)
+            out_img = R.refine(lq, R.decode(latents, conditions, noise_mode="random", fused=False), features).float()
             losses = dict(l1=F.l1_loss(out_img, gt))
             losses["pyramid"] = sum(F.l1_loss(r.float(), F.interpolate(gt, size=r.shape[-2:], mode="area")) for r in rgbs) / len(rgbs)
             if use_d:

@@ -103,7 +103,7 @@ def _run_official_forward(model: nn.Module, meta: dict[str, Any], inp: dict[str,
     fk = meta.get("forward_kwargs", {})
     noise_mode = "random" if fk.get("randomize_noise", True) and "noise" not in fk else "const"
     if isinstance(model, GFPGAN):
-        latents, conditions, rgbs = model.encode(inp["x"], return_rgb=True)
+        latents, conditions, rgbs, _ = model.encode(inp["x"], return_rgb=True)
         out = {"output.0": model.decode(latents, conditions, noise_mode=noise_mode)}
         out.update({f"output.1.{i}": r for i, r in enumerate(rgbs)})
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,37 @@ def _tiny_gfpgan(flavour="clean"):
     torch.manual_seed(0)
     return GFPGAN(out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, flavour=flavour).eval()
 
+
+
+def test_detail_head_starts_as_identity_and_trains():
+    """A DetailHead added to trained weights leaves the output unchanged until trained; spatial_strength 0 drops it."""
+    base = _tiny_gfpgan()
+    assert base.detail is None and not any(k.startswith("detail.") for k in base.state_dict())  # the released layout
+    torch.manual_seed(1)
+    m = GFPGAN(out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, detail_channels=8).eval()
+    res = m.load_state_dict(base.state_dict(), strict=False)
+    assert res.missing_keys and all(k.startswith("detail.") for k in res.missing_keys) and not res.unexpected_keys
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(m(x), base(x))
+    m(x).square().mean().backward()
+    assert m.detail.to_rgb.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        m.detail.to_rgb.weight.normal_()
+        assert (m(x) - base(x)).abs().max() > 1e-3
+        assert torch.equal(m(x, spatial_strength=0.0), base(x, spatial_strength=0.0))
+        enc = m.encode(x)
+        assert enc.features.shape == (2, 16, 32, 32)  # U-Net width at 32 px: 512 * narrow / 2
+        assert torch.equal(m.refine(x, m.decode(enc.latents, enc.conditions), enc.features), m(x))
+
+    from gfr_core import analysis as an
+
+    faces = ((x.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+    xq = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        full, latents_only = m(xq), m.decode(m.encode(xq).latents, None)
+    assert np.array_equal(an.ablation_outputs(m, faces, "full"), an.to_uint8(full))  # the head is on
+    assert np.array_equal(an.ablation_outputs(m, faces, "no_sft"), an.to_uint8(latents_only))  # spatial paths off
 
 @pytest.mark.parametrize("flavour", ["clean", "original"])
 @pytest.mark.parametrize("up,demod", [(False, True), (True, True), (False, False)])
@@ -67,7 +99,7 @@ def test_gfpgan_encode_exposes_latents_and_conditions():
     m = _tiny_gfpgan()
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
-        latents, conds, rgbs = m.encode(x, return_rgb=True)
+        latents, conds, rgbs, _ = m.encode(x, return_rgb=True)
         out = m(x)
         again = m.decode(latents, conds)
         no_sft = m.decode(latents, None)

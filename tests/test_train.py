@@ -84,6 +84,27 @@ def test_prior_smoke_resume_and_restorer(aligned_folder, tmp_path):
     assert "--w-adv 0.0" in cmd and "--steps 5" in cmd and "--batch 2" in cmd and "--lr" not in cmd
 
 
+def test_restorer_init_adds_a_detail_head(aligned_folder, tmp_path):
+    """--init copies a head-less restorer into a run with a DetailHead: same output at step 0, then the head trains."""
+    torch.manual_seed(0)
+    prior = train_prior(_tiny_prior(aligned_folder, tmp_path / "prior", 1))
+    base = RestorerConfig(data=str(aligned_folder), out=str(tmp_path / "r0"), prior=str(prior), batch=4, steps=2,
+                          prealigned=True, device="cpu", w_adv=0.0, w_fm=0.0, detail_channels=0)
+    src = train_restorer(base)
+    with pytest.raises(ValueError, match="DetailHead"):  # resuming that state with another architecture
+        train_restorer(dataclasses.replace(base, detail_channels=8, steps=3))
+    cfg = dataclasses.replace(base, out=str(tmp_path / "r1"), detail_channels=8, init=str(src), steps=0)
+    faces = (np.random.default_rng(0).random((2, 16, 16, 3)) * 255).astype(np.uint8)
+    r_src = FaceRestorer.from_pretrained(str(src))
+    r_init = FaceRestorer.from_pretrained(str(train_restorer(cfg)))
+    assert r_src.model.detail is None and r_init.model.detail is not None
+    assert np.array_equal(r_src.restore_faces(faces), r_init.restore_faces(faces))
+    trained = load_model(train_restorer(dataclasses.replace(cfg, steps=2, ema_beta=0.0))).state_dict()
+    assert not torch.equal(trained["detail.to_rgb.weight"], torch.zeros_like(trained["detail.to_rgb.weight"]))
+    with pytest.raises(ValueError, match="not a GFPGAN-style restorer"):
+        train_restorer(dataclasses.replace(cfg, out=str(tmp_path / "r2"), init=str(prior)))
+
+
 def test_no_prior_ablation_trains_its_decoder(aligned_folder, tmp_path):
     arch = dict(out_size=16, num_style_feat=16, channel_multiplier=1, narrow=1 / 32, sft_half=True, flavour="clean", num_mlp=2)
     cfg = RestorerConfig(data=str(aligned_folder), out=str(tmp_path / "np"), prior=None, use_prior=False, arch=arch,

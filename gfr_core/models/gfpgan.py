@@ -10,6 +10,10 @@ Data flow for an input (B,3,S,S) in [-1,1], ``L = log2(S)``:
 3. For each level 8..S: add the skip (at the lower resolution), an up ResBlock, then two
    :class:`ConditionBranch` heads give the SFT scale and shift; ``toRGB`` gives an auxiliary image.
 4. The StyleGAN2 decoder renders the w+ with SFT after each level's upsampling conv.
+5. Optionally (``detail_channels > 0``, gfr's embedded models; not in the released checkpoints) a
+   :class:`DetailHead` adds a full-resolution correction computed from the input, the decoder's image
+   and the U-Net's last features. The U-Net's highest skip is at S/2, so without it nothing at full
+   resolution reaches the output except through the frozen decoder.
 
 The decoder's mapping network is stored in the released checkpoints but never used by restoration.
 """
@@ -17,16 +21,53 @@ The decoder's mapping network is stored in the released checkpoints but never us
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from ..nn import ConditionBranch, ConvLayer, EqualLinear, Flavour, NoiseMode, ResBlock
 from .stylegan2 import StyleGAN2Generator, channel_table
 
-__all__ = ["GFPGAN", "Conditions"]
+__all__ = ["GFPGAN", "Conditions", "DetailHead", "Encoding"]
 
 Conditions = list[tuple[Tensor, Tensor]]
 """Per-level SFT (scale, shift) pairs, level j at resolution ``2**(j+3)``."""
+
+
+class Encoding(NamedTuple):
+    """What the U-Net predicts for a batch of degraded faces."""
+
+    latents: Tensor  # (B,num_ws,D) w+
+    conditions: Conditions  # SFT (scale, shift) per level 8..S
+    rgbs: list[Tensor]  # auxiliary (B,3,r,r) images per level (empty unless requested)
+    features: Tensor  # (B,C,S,S) the U-Net's last feature map
+
+
+class DetailHead(nn.Module):
+    """Full-resolution residual: (input, decoder image, U-Net features) -> an RGB correction of the image.
+
+    Two 3x3 convs and a 1x1 projection whose weights start at zero, so a head added to a trained
+    restorer leaves its output unchanged until it is trained. Plain (not equalized) weights in either
+    flavour: equalized learning rate divides the step of a zero-initialised layer by sqrt(fan_in), and
+    a head fine-tuned that way on a trained restorer had not moved its output after 400 steps.
+    """
+
+    def __init__(
+        self,
+        *,
+        feature_channels: int,  # channels of the U-Net's last feature map
+        channels: int,  # width of the two hidden 3x3 convs
+    ) -> None:
+        super().__init__()
+        self.conv0 = ConvLayer(6 + feature_channels, channels, 3, activation="lrelu", equalized=False)
+        self.conv1 = ConvLayer(channels, channels, 3, activation="lrelu", equalized=False)
+        self.to_rgb = ConvLayer(channels, 3, 1, equalized=False)
+        nn.init.zeros_(self.to_rgb.weight)
+
+    def forward(self, x: Tensor, img: Tensor, features: Tensor) -> Tensor:
+        """x, img: (B,3,S,S) in [-1,1]; features (B,C,S,S) -> (B,3,S,S) correction."""
+        return self.to_rgb(self.conv1(self.conv0(torch.cat([x, img.to(x.dtype), features], 1))))
 
 
 class GFPGAN(nn.Module):
@@ -44,6 +85,7 @@ class GFPGAN(nn.Module):
         num_mlp: int = 8,  # depth of the decoder's (unused) mapping network
         lr_mlp: float = 0.01,  # decoder mapping lr multiplier (original flavour)
         resample_taps: Sequence[float] = (1, 3, 3, 1),  # FIR taps (original flavour)
+        detail_channels: int = 0,  # width of the full-resolution DetailHead; 0: none (as released)
     ) -> None:
         super().__init__()
         self.out_size = out_size
@@ -85,8 +127,11 @@ class GFPGAN(nn.Module):
             flavour=flavour,
             resample_taps=resample_taps,
         )
+        self.detail = (
+            DetailHead(feature_channels=unet[out_size], channels=detail_channels) if detail_channels else None
+        )
 
-    def encode(self, x: Tensor, *, return_rgb: bool = False) -> tuple[Tensor, Conditions, list[Tensor]]:
+    def encode(self, x: Tensor, *, return_rgb: bool = False) -> Encoding:
         """Run the U-Net.
 
         Args:
@@ -94,8 +139,9 @@ class GFPGAN(nn.Module):
             return_rgb: Also compute the auxiliary per-level RGB images (used by the pyramid loss).
 
         Returns:
-            latents (B,2L-2,D) w+, SFT conditions (one (scale, shift) per level 8..S), and the
-            auxiliary images (B,3,r,r) per level (empty unless ``return_rgb``).
+            An :class:`Encoding`: w+ latents (B,2L-2,D), SFT conditions (one (scale, shift) per level
+            8..S), the auxiliary images (B,3,r,r) per level (empty unless ``return_rgb``) and the last
+            feature map (B,C,S,S).
         """
         feat = self.conv_body_first(x)
         skips = []
@@ -111,7 +157,7 @@ class GFPGAN(nn.Module):
             conditions.append((self.condition_scale[i](feat), self.condition_shift[i](feat)))
             if return_rgb:
                 rgbs.append(self.toRGB[i](feat))
-        return latents, conditions, rgbs
+        return Encoding(latents, conditions, rgbs, feat)
 
     def decode(
         self, latents: Tensor, conditions: Conditions | None, *, noise_mode: NoiseMode = "const", fused: bool = True
@@ -120,6 +166,13 @@ class GFPGAN(nn.Module):
         return self.stylegan_decoder.synthesis(
             latents, conditions=conditions, sft_half=self.sft_half, noise_mode=noise_mode, fused=fused
         )
+
+    def refine(self, x: Tensor, img: Tensor, features: Tensor, *, strength: float = 1.0) -> Tensor:
+        """Add the DetailHead's correction (scaled by ``strength``) to a decoded ``img``; identity without a head."""
+        if self.detail is None or strength == 0:
+            return img
+        d = self.detail(x, img, features)
+        return img + (d if strength == 1.0 else strength * d).to(img.dtype)
 
     def forward(
         self, x: Tensor, *, noise_mode: NoiseMode = "const", spatial_strength: float = 1.0, fused: bool = True
@@ -130,12 +183,14 @@ class GFPGAN(nn.Module):
             x: Degraded faces.
             noise_mode: ``'random'`` reproduces the official inference (fresh noise per call); the default
                 ``'const'`` uses the checkpoint's stored noise maps, so the same input gives the same output.
-            spatial_strength: Scales the SFT conditions towards the identity transform (scale 1, shift 0):
-                1 is the trained model, 0 renders the predicted latents through the bare prior.
+            spatial_strength: Scales the SFT conditions towards the identity transform (scale 1, shift 0)
+                and the DetailHead's correction towards 0: 1 is the trained model, 0 renders the predicted
+                latents through the bare prior.
             fused: Modulated-conv formulation (see ``ModulatedConv2d.forward``); same result either way.
         """
-        latents, conditions, _ = self.encode(x)
+        latents, conditions, _, features = self.encode(x)
         if spatial_strength != 1.0:
             s = spatial_strength
             conditions = [(1 + s * (scale - 1), s * shift) for scale, shift in conditions]
-        return self.decode(latents, conditions, noise_mode=noise_mode, fused=fused)
+        img = self.decode(latents, conditions, noise_mode=noise_mode, fused=fused)
+        return self.refine(x, img, features, strength=spatial_strength)
