@@ -161,7 +161,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(res.table())
         m, b = res.methods[args.model], res.methods["bicubic"]
         print(f"{args.model} vs bicubic: {m['psnr'] - b['psnr']:+.2f} dB PSNR, {m['lmd'] - b['lmd']:+.3f} px LMD")
-        print("not measured (weights unavailable offline): " + ", ".join(res.unavailable))
+        for metric, why in res.unavailable.items():
+            print(f"not measured: {metric}: {why}")
     return 0 if all(math.isfinite(v["psnr"]) or v["psnr"] == math.inf for v in res.methods.values()) else 1
 
 

@@ -9,13 +9,15 @@
 * Baselines on the same inputs: plain bicubic (the degraded face itself, which is resized back to the face
   size with bicubic interpolation) and, when given, another model (the no-prior ablation).
 
-LPIPS, FID and ArcFace identity need weights that cannot be downloaded here; they are reported as absent.
+* LPIPS (AlexNet, v0.1; :class:`gfr_core.perceptual.LPIPS`) when its weights are on disk; otherwise it is
+  listed in ``unavailable`` with what to install. FID and ArcFace identity are not implemented yet (their
+  Inception / ArcFace weights cannot be obtained here either) and are listed there too.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from .data import aligned_faces, split_sources
 from .degrade import degrade
 from .face import detect_faces, template
 
-__all__ = ["EvalResult", "degradation_sweep", "evaluate", "face_landmarks", "landmark_distance", "load_eval_faces", "psnr", "ssim"]
+__all__ = ["EvalResult", "degradation_sweep", "evaluate", "face_landmarks", "landmark_distance", "load_eval_faces", "lpips_distances", "psnr", "ssim"]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -79,19 +81,43 @@ class EvalResult:
     preset: str
     seed: int
     num_images: int
-    methods: dict[str, dict[str, Any]]  # name -> {"psnr", "ssim", "lmd", "lmd_images", "per_image"}
-    unavailable: tuple[str, ...] = ("lpips", "fid", "arcface_identity")
+    methods: dict[str, dict[str, Any]]  # name -> {"psnr", "ssim", "lmd", "lmd_images", ["lpips"], "per_image"}
+    unavailable: dict[str, str] = field(default_factory=lambda: dict(_NOT_IMPLEMENTED))  # metric -> why not measured
 
     def to_json(self, *, per_image: bool = True) -> str:
         methods = {k: (v if per_image else {m: x for m, x in v.items() if m != "per_image"}) for k, v in self.methods.items()}
         return json.dumps(dict(data=self.data, preset=self.preset, seed=self.seed, num_images=self.num_images,
-                               methods=methods, unavailable=list(self.unavailable)), indent=1)
+                               methods=methods, unavailable=self.unavailable), indent=1)
 
     def table(self) -> str:
-        rows = [f"{'method':<28} {'PSNR dB':>8} {'SSIM':>7} {'LMD px':>7}"]
+        lp = all("lpips" in m for m in self.methods.values())
+        rows = [f"{'method':<28} {'PSNR dB':>8} {'SSIM':>7} {'LMD px':>7}" + (f" {'LPIPS':>7}" if lp else "")]
         for name, m in self.methods.items():
-            rows.append(f"{name:<28} {m['psnr']:8.2f} {m['ssim']:7.4f} {m['lmd']:7.3f}")
+            rows.append(f"{name:<28} {m['psnr']:8.2f} {m['ssim']:7.4f} {m['lmd']:7.3f}" + (f" {m['lpips']:7.4f}" if lp else ""))
         return "\n".join(rows)
+
+
+_NOT_IMPLEMENTED = {"fid": "not implemented (needs the FID Inception weights)",
+                    "arcface_identity": "not implemented (needs ArcFace weights)"}
+
+
+def _lpips_model(device: str) -> tuple[Any, str | None]:
+    """LPIPS (AlexNet) if its weights are on disk, else (None, why not)."""
+    from .perceptual import LPIPS, WeightsNotFound
+
+    try:
+        return LPIPS.from_files("alex").to(device), None
+    except WeightsNotFound as e:
+        return None, str(e)
+
+
+def lpips_distances(model: Any, images: np.ndarray, refs: np.ndarray, *, batch: int = 64) -> list[float]:
+    """LPIPS of uint8 images (N,S,S,3) against references, one value per image."""
+    import torch
+
+    dev = next(model.parameters()).device
+    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().to(dev) / 127.5 - 1  # noqa: E731
+    return [float(v) for i in range(0, len(images), batch) for v in model(to_t(images[i:i + batch]), to_t(refs[i:i + batch]))]
 
 
 def load_eval_faces(data: str | Path, *, size: int, zoom: float, limit: int | None = None, split: str = "val") -> tuple[np.ndarray, list[str]]:
@@ -112,10 +138,12 @@ def evaluate(
     limit: int | None = None,
     split: str = "val",
     device: str = "cpu",
+    lpips: bool = True,
 ) -> EvalResult:
     """Evaluate restorers (names or checkpoint paths) plus the bicubic baseline on one split.
 
-    All models must share face size and template zoom (they see the same degraded inputs).
+    All models must share face size and template zoom (they see the same degraded inputs). ``lpips``:
+    also measure LPIPS where its weights are on disk (see :mod:`gfr_core.perceptual`).
     """
     from .restore import FaceRestorer
 
@@ -130,21 +158,25 @@ def evaluate(
     outputs = {"bicubic": lqs}
     for name, r in zip(models, restorers):
         outputs[name] = r.restore_faces(lqs)
+    unavailable = dict(_NOT_IMPLEMENTED)
+    lp_model, why = _lpips_model(device) if lpips else (None, "not requested")
+    if lp_model is None:
+        unavailable["lpips"] = why or ""
     methods: dict[str, dict[str, Any]] = {}
     for name, outs in outputs.items():
         per = []
+        lps = lpips_distances(lp_model, outs, gts) if lp_model is not None else None
         for i, (o, gt) in enumerate(zip(outs, gts)):
             lmd = landmark_distance(o, gt_lms[i], zoom=zoom) if gt_lms[i] is not None else None
-            per.append(dict(name=names[i], psnr=psnr(o, gt), ssim=ssim(o, gt), lmd=lmd))
+            per.append(dict(name=names[i], psnr=psnr(o, gt), ssim=ssim(o, gt), lmd=lmd) | ({"lpips": lps[i]} if lps else {}))
         lmds = [p["lmd"] for p in per if p["lmd"] is not None]
         methods[name] = dict(
             psnr=float(np.mean([p["psnr"] for p in per])),
             ssim=float(np.mean([p["ssim"] for p in per])),
             lmd=float(np.mean(lmds)) if lmds else float("nan"),
             lmd_images=len(lmds),
-            per_image=per,
-        )
-    return EvalResult(data=str(data), preset=preset, seed=seed, num_images=len(gts), methods=methods)
+        ) | ({"lpips": float(np.mean(lps))} if lps else {}) | dict(per_image=per)
+    return EvalResult(data=str(data), preset=preset, seed=seed, num_images=len(gts), methods=methods, unavailable=unavailable)
 
 
 def degradation_sweep(

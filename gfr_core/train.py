@@ -7,8 +7,10 @@ configuration on CPU (tests) and the real configuration on a GPU (bf16 autocast)
 * Prior: non-saturating logistic GAN loss, lazy R1 on reals, style-mixing regularisation, EMA generator.
 * Restorer: the prior's EMA generator becomes GFPGAN's frozen decoder; the U-Net learns w+ and the SFT
   conditions from faces degraded on the fly by :func:`gfr_core.degrade.degrade`. Losses: L1, an image
-  pyramid L1 on the U-Net's auxiliary RGB outputs, a non-saturating adversarial loss and discriminator
-  feature matching (VGG / ArcFace weights are not available offline, so no perceptual or identity loss).
+  pyramid L1 on the U-Net's auxiliary RGB outputs, a non-saturating adversarial loss, discriminator
+  feature matching, and GFPGAN's VGG19 perceptual loss when torchvision's VGG19 weights are on disk
+  (``w_perceptual``; :mod:`gfr_core.perceptual`; the embedded models were trained without it, as those
+  weights cannot be downloaded here). An ArcFace identity loss is not implemented.
   ``use_prior=False`` trains the same architecture with a randomly initialised, trainable decoder: the
   prior ablation.
 """
@@ -88,6 +90,8 @@ class RestorerConfig:
     w_pyramid: float = 1.0  # auxiliary-RGB pyramid L1 weight
     w_adv: float = 0.05  # adversarial weight
     w_fm: float = 0.5  # discriminator feature-matching weight (with w_adv 0 too, no discriminator is run)
+    w_perceptual: float = 0.0  # VGG19 perceptual L1 weight (GFPGAN's layers); > 0 needs torchvision's VGG19 weights
+    vgg_weights: str | None = None  # VGG19 weights file (default: $GFR_VGG19_WEIGHTS, then torch's hub cache)
     ema_beta: float = 0.998  # EMA of the restorer weights per step (exported); 0 disables
     anneal: bool = False  # cosine-decay the learning rate to 0 over this chunk's minutes (final fine-tuning)
     degradation: str = "gfpgan"  # degradation preset
@@ -326,6 +330,11 @@ def train_restorer(cfg: RestorerConfig) -> Path:
 
     dev = _device(cfg.device)
     amp = _autocast(dev, cfg.precision)
+    perceptual = None
+    if cfg.w_perceptual > 0:  # before anything slow: a missing weights file fails at once
+        from .perceptual import VGGPerceptualLoss
+
+        perceptual = VGGPerceptualLoss.from_file(cfg.vgg_weights).to(dev)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -402,7 +411,9 @@ def train_restorer(cfg: RestorerConfig) -> Path:
                     _, f_real = D(gt, return_features=True)
                 losses["adv"] = F.softplus(-logits).mean()
                 losses["fm"] = sum(F.l1_loss(a, b) for a, b in zip(f_fake, f_real)) / len(f_fake)
-            weights = dict(l1=cfg.w_l1, pyramid=cfg.w_pyramid, adv=cfg.w_adv, fm=cfg.w_fm)
+            if perceptual is not None:
+                losses["perceptual"] = perceptual(out_img, gt)
+            weights = dict(l1=cfg.w_l1, pyramid=cfg.w_pyramid, adv=cfg.w_adv, fm=cfg.w_fm, perceptual=cfg.w_perceptual)
             loss = sum(weights[k] * v for k, v in losses.items())
         opt_r.zero_grad(set_to_none=True)
         loss.backward()
