@@ -297,7 +297,11 @@ def _init_restorer(R: GFPGAN, source: str) -> None:
     src = load_model(source)
     if not isinstance(src, GFPGAN):
         raise ValueError(f"--init {source}: not a GFPGAN-style restorer; give a restorer checkpoint")
-    res = R.load_state_dict(src.state_dict(), strict=False)
+    try:
+        res = R.load_state_dict(src.state_dict(), strict=False)
+    except RuntimeError as e:  # same keys, other shapes
+        raise ValueError(f"--init {source}: its layer shapes differ from this run's ({str(e).splitlines()[1].strip()}); "
+                         "use a restorer of the same prior layout") from None
     missing = [k for k in res.missing_keys if not k.startswith("detail.")]
     if missing or res.unexpected_keys:
         raise ValueError(f"--init {source}: its architecture differs from this run's "

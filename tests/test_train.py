@@ -103,6 +103,9 @@ def test_restorer_init_adds_a_detail_head(aligned_folder, tmp_path):
     assert not torch.equal(trained["detail.to_rgb.weight"], torch.zeros_like(trained["detail.to_rgb.weight"]))
     with pytest.raises(ValueError, match="not a GFPGAN-style restorer"):
         train_restorer(dataclasses.replace(cfg, out=str(tmp_path / "r2"), init=str(prior)))
+    with pytest.raises(ValueError, match="layer shapes differ"):  # a head of 8 channels into one of 4
+        train_restorer(dataclasses.replace(cfg, out=str(tmp_path / "r3"), init=str(tmp_path / "r1" / "restorer.safetensors"),
+                                           detail_channels=4))
 
 
 def test_no_prior_ablation_trains_its_decoder(aligned_folder, tmp_path):
