@@ -105,6 +105,16 @@ def _features(arch: str, depth: int) -> nn.Sequential:
     return layers.eval().requires_grad_(False)
 
 
+def _tapped(trunk: nn.Sequential, h: Tensor, taps: tuple[int, ...]) -> list[Tensor]:
+    """Run ``h`` through ``trunk`` and return the outputs of the layers at indices ``taps``."""
+    out = []
+    for i, layer in enumerate(trunk):
+        h = layer(h)
+        if i in taps:
+            out.append(h)
+    return out
+
+
 class VGGPerceptualLoss(nn.Module):
     """GFPGAN's VGG19 perceptual loss between images (B,3,H,W) in [-1,1]; build with :meth:`from_file`."""
 
@@ -129,14 +139,7 @@ class VGGPerceptualLoss(nn.Module):
 
     def features(self, x: Tensor) -> list[Tensor]:
         """Pre-activation features of :attr:`LAYERS` for (B,3,H,W) in [-1,1]."""
-        h = ((x + 1) / 2 - self.mean) / self.std
-        taps = {i for i, _ in self.LAYERS.values()}
-        out = []
-        for i, layer in enumerate(self.trunk):
-            h = layer(h)
-            if i in taps:
-                out.append(h)
-        return out
+        return _tapped(self.trunk, ((x + 1) / 2 - self.mean) / self.std, tuple(i for i, _ in self.LAYERS.values()))
 
     def forward(self, x: Tensor, target: Tensor) -> Tensor:
         """Weighted L1 between the features of ``x`` and of ``target`` (no gradient into the target)."""
@@ -187,14 +190,7 @@ class LPIPS(nn.Module):
     @torch.no_grad()
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """Distances (B,) between images (B,3,H,W) in [-1,1]."""
-        hx, hy = (x - self.shift) / self.scale, (y - self.shift) / self.scale
-        total = torch.zeros(x.shape[0], device=x.device)
-        k = 0
-        for i, layer in enumerate(self.trunk):
-            hx, hy = layer(hx), layer(hy)
-            if i == self.taps[k]:
-                nx = hx / (hx.square().sum(1, keepdim=True).sqrt() + 1e-10)
-                ny = hy / (hy.square().sum(1, keepdim=True).sqrt() + 1e-10)
-                total += self.lin[k]((nx - ny).square()).mean((1, 2, 3))
-                k += 1
-        return total
+        fx = _tapped(self.trunk, (x - self.shift) / self.scale, self.taps)
+        fy = _tapped(self.trunk, (y - self.shift) / self.scale, self.taps)
+        unit = lambda f: f / (f.square().sum(1, keepdim=True).sqrt() + 1e-10)  # noqa: E731  (over channels)
+        return sum(lin((unit(a) - unit(b)).square()).mean((1, 2, 3)) for lin, a, b in zip(self.lin, fx, fy))
