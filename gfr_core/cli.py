@@ -153,7 +153,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     models = [args.model] + [b for b in args.baseline_model if b != args.model]
-    res = evaluate(models, args.data, preset=args.degradation, seed=args.seed, limit=args.limit, split=args.split, device=args.device)
+    skip = set(args.skip)
+    res = evaluate(models, args.data, preset=args.degradation, seed=args.seed, limit=args.limit, split=args.split, device=args.device,
+                   lpips="lpips" not in skip, fid="fid" not in skip, identity="identity" not in skip)
     if args.json:
         print(res.to_json(per_image=not args.summary))
     else:
@@ -161,6 +163,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(res.table())
         m, b = res.methods[args.model], res.methods["bicubic"]
         print(f"{args.model} vs bicubic: {m['psnr'] - b['psnr']:+.2f} dB PSNR, {m['lmd'] - b['lmd']:+.3f} px LMD")
+        if res.fid_weights == "inception":
+            print("FID used torchvision's ImageNet Inception (pytorch-fid's weights not found): compare methods, not published FID")
         for metric, why in res.unavailable.items():
             print(f"not measured: {metric}: {why}")
     return 0 if all(math.isfinite(v["psnr"]) or v["psnr"] == math.inf for v in res.methods.values()) else 1
@@ -247,6 +251,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON (with per-image metrics)")
     p.add_argument("--summary", action="store_true", help="with --json: leave out per-image metrics")
     p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--skip", action="append", default=[], choices=["lpips", "fid", "identity"],
+                   help="do not measure this metric even if its weights are on disk (repeatable)")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("bench", help="official execution style vs the optimized path: latency, throughput, accuracy")

@@ -9,9 +9,16 @@
 * Baselines on the same inputs: plain bicubic (the degraded face itself, which is resized back to the face
   size with bicubic interpolation) and, when given, another model (the no-prior ablation).
 
-* LPIPS (AlexNet, v0.1; :class:`gfr_core.perceptual.LPIPS`) when its weights are on disk; otherwise it is
-  listed in ``unavailable`` with what to install. FID and ArcFace identity are not implemented yet (their
-  Inception / ArcFace weights cannot be obtained here either) and are listed there too.
+Measured when their weights are on disk (nothing downloads; otherwise the metric is listed in
+``unavailable`` with the file to put where):
+
+* LPIPS (AlexNet, v0.1; :class:`gfr_core.perceptual.LPIPS`), per image, lower is better.
+* FID (:mod:`gfr_core.fid`) of each method's outputs against the clean faces, one value per method,
+  lower is better. pytorch-fid's Inception weights are preferred; torchvision's are used when only they
+  are present (the result says which). With ~1,000 faces the value is biased upwards: compare methods
+  with each other, not with published FID.
+* ArcFace identity (:mod:`gfr_core.arcface`, GFPGAN's identity network): cosine similarity between the
+  embeddings of output and ground truth, per image, higher is better.
 """
 
 from __future__ import annotations
@@ -81,34 +88,51 @@ class EvalResult:
     preset: str
     seed: int
     num_images: int
-    methods: dict[str, dict[str, Any]]  # name -> {"psnr", "ssim", "lmd", "lmd_images", ["lpips"], "per_image"}
-    unavailable: dict[str, str] = field(default_factory=lambda: dict(_NOT_IMPLEMENTED))  # metric -> why not measured
+    methods: dict[str, dict[str, Any]]  # name -> {"psnr", "ssim", "lmd", "lmd_images", ["lpips", "fid", "identity"], "per_image"}
+    unavailable: dict[str, str] = field(default_factory=dict)  # metric -> why it was not measured
+    fid_weights: str | None = None  # which Inception weights the FID used ("inception-fid" or "inception")
 
     def to_json(self, *, per_image: bool = True) -> str:
         methods = {k: (v if per_image else {m: x for m, x in v.items() if m != "per_image"}) for k, v in self.methods.items()}
         return json.dumps(dict(data=self.data, preset=self.preset, seed=self.seed, num_images=self.num_images,
-                               methods=methods, unavailable=self.unavailable), indent=1)
+                               methods=methods, unavailable=self.unavailable, fid_weights=self.fid_weights), indent=1)
 
     def table(self) -> str:
-        lp = all("lpips" in m for m in self.methods.values())
-        rows = [f"{'method':<28} {'PSNR dB':>8} {'SSIM':>7} {'LMD px':>7}" + (f" {'LPIPS':>7}" if lp else "")]
+        extra = [(k, h, f) for k, h, f in (("lpips", "LPIPS", "7.4f"), ("fid", "FID", "7.2f"), ("identity", "ID cos", "7.4f"))
+                 if all(k in m for m in self.methods.values())]
+        rows = [f"{'method':<28} {'PSNR dB':>8} {'SSIM':>7} {'LMD px':>7}" + "".join(f" {h:>7}" for _, h, _ in extra)]
         for name, m in self.methods.items():
-            rows.append(f"{name:<28} {m['psnr']:8.2f} {m['ssim']:7.4f} {m['lmd']:7.3f}" + (f" {m['lpips']:7.4f}" if lp else ""))
+            rows.append(f"{name:<28} {m['psnr']:8.2f} {m['ssim']:7.4f} {m['lmd']:7.3f}" + "".join(f" {m[k]:{f}}" for k, _, f in extra))
         return "\n".join(rows)
 
 
-_NOT_IMPLEMENTED = {"fid": "not implemented (needs the FID Inception weights)",
-                    "arcface_identity": "not implemented (needs ArcFace weights)"}
-
-
-def _lpips_model(device: str) -> tuple[Any, str | None]:
-    """LPIPS (AlexNet) if its weights are on disk, else (None, why not)."""
+def _metric_nets(device: str, *, lpips: bool, fid: bool, identity: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The metric networks whose weights are on disk ({"lpips", "fid", "identity"} -> net) and why the others are not."""
+    from .arcface import ResNetArcFace
+    from .fid import InceptionFeatures
     from .perceptual import LPIPS, WeightsNotFound
 
-    try:
-        return LPIPS.from_files("alex").to(device), None
-    except WeightsNotFound as e:
-        return None, str(e)
+    nets: dict[str, Any] = {}
+    why = {k: "not requested" for k, on in (("lpips", lpips), ("fid", fid), ("arcface_identity", identity)) if not on}
+    if lpips:
+        try:
+            nets["lpips"] = LPIPS.from_files("alex").to(device)
+        except WeightsNotFound as e:
+            why["lpips"] = str(e)
+    if fid:
+        try:
+            nets["fid"] = InceptionFeatures.from_file("inception-fid").to(device)
+        except WeightsNotFound as e:
+            try:  # torchvision's ImageNet Inception: an FID, though not comparable with published ones
+                nets["fid"] = InceptionFeatures.from_file("inception").to(device)
+            except WeightsNotFound:
+                why["fid"] = str(e)
+    if identity:
+        try:
+            nets["identity"] = ResNetArcFace.from_file().to(device)
+        except WeightsNotFound as e:
+            why["arcface_identity"] = str(e)
+    return nets, why
 
 
 def lpips_distances(model: Any, images: np.ndarray, refs: np.ndarray, *, batch: int = 64) -> list[float]:
@@ -139,12 +163,17 @@ def evaluate(
     split: str = "val",
     device: str = "cpu",
     lpips: bool = True,
+    fid: bool = True,
+    identity: bool = True,
 ) -> EvalResult:
     """Evaluate restorers (names or checkpoint paths) plus the bicubic baseline on one split.
 
-    All models must share face size and template zoom (they see the same degraded inputs). ``lpips``:
-    also measure LPIPS where its weights are on disk (see :mod:`gfr_core.perceptual`).
+    All models must share face size and template zoom (they see the same degraded inputs). ``lpips``,
+    ``fid``, ``identity``: also measure LPIPS, FID and ArcFace identity where their weights are on disk
+    (see the module docstring); ``False`` skips one even then.
     """
+    from .arcface import identity_similarity
+    from .fid import fid_from_features
     from .restore import FaceRestorer
 
     restorers = [FaceRestorer.from_pretrained(m, device=device) for m in models]
@@ -158,25 +187,33 @@ def evaluate(
     outputs = {"bicubic": lqs}
     for name, r in zip(models, restorers):
         outputs[name] = r.restore_faces(lqs)
-    unavailable = dict(_NOT_IMPLEMENTED)
-    lp_model, why = _lpips_model(device) if lpips else (None, "not requested")
-    if lp_model is None:
-        unavailable["lpips"] = why or ""
+    nets, unavailable = _metric_nets(device, lpips=lpips, fid=fid and len(gts) >= 2, identity=identity)
+    if fid and len(gts) < 2:
+        unavailable["fid"] = f"needs at least 2 faces, got {len(gts)}"
+    gt_feats = nets["fid"].images(gts) if "fid" in nets else None
     methods: dict[str, dict[str, Any]] = {}
     for name, outs in outputs.items():
+        per_net = {}  # per-image values of the optional metrics
+        if "lpips" in nets:
+            per_net["lpips"] = lpips_distances(nets["lpips"], outs, gts)
+        if "identity" in nets:
+            per_net["identity"] = identity_similarity(nets["identity"], outs, gts)
         per = []
-        lps = lpips_distances(lp_model, outs, gts) if lp_model is not None else None
         for i, (o, gt) in enumerate(zip(outs, gts)):
             lmd = landmark_distance(o, gt_lms[i], zoom=zoom) if gt_lms[i] is not None else None
-            per.append(dict(name=names[i], psnr=psnr(o, gt), ssim=ssim(o, gt), lmd=lmd) | ({"lpips": lps[i]} if lps else {}))
+            per.append(dict(name=names[i], psnr=psnr(o, gt), ssim=ssim(o, gt), lmd=lmd) | {k: v[i] for k, v in per_net.items()})
         lmds = [p["lmd"] for p in per if p["lmd"] is not None]
         methods[name] = dict(
             psnr=float(np.mean([p["psnr"] for p in per])),
             ssim=float(np.mean([p["ssim"] for p in per])),
             lmd=float(np.mean(lmds)) if lmds else float("nan"),
             lmd_images=len(lmds),
-        ) | ({"lpips": float(np.mean(lps))} if lps else {}) | dict(per_image=per)
-    return EvalResult(data=str(data), preset=preset, seed=seed, num_images=len(gts), methods=methods, unavailable=unavailable)
+        ) | {k: float(np.mean(v)) for k, v in per_net.items()}
+        if gt_feats is not None:
+            methods[name]["fid"] = fid_from_features(nets["fid"].images(outs), gt_feats)
+        methods[name]["per_image"] = per
+    return EvalResult(data=str(data), preset=preset, seed=seed, num_images=len(gts), methods=methods, unavailable=unavailable,
+                      fid_weights=nets["fid"].variant if "fid" in nets else None)
 
 
 def degradation_sweep(

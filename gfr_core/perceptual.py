@@ -1,9 +1,13 @@
 """Networks trained elsewhere that gfr uses when their weights are on disk: a VGG19 perceptual loss and LPIPS.
 
+(The Inception of FID and the ArcFace of identity live in :mod:`gfr_core.fid` and :mod:`gfr_core.arcface`;
+their files are found here too.)
+
 Their weights cannot be downloaded on machines without internet, so nothing here downloads. A file is
 looked up, in order: the explicit ``path``; the environment variable of that file (``GFR_VGG19_WEIGHTS``,
-``GFR_VGG16_WEIGHTS``, ``GFR_ALEXNET_WEIGHTS``, ``GFR_LPIPS_WEIGHTS``); torch's hub cache
-(``torch.hub.get_dir()/checkpoints``, under torchvision's file names); for LPIPS's calibrated linear
+``GFR_VGG16_WEIGHTS``, ``GFR_ALEXNET_WEIGHTS``, ``GFR_LPIPS_WEIGHTS``, ``GFR_INCEPTION_FID_WEIGHTS``,
+``GFR_INCEPTION_WEIGHTS``, ``GFR_ARCFACE_WEIGHTS``); torch's hub cache (``torch.hub.get_dir()/checkpoints``,
+under the file names their projects release them as); for LPIPS's calibrated linear
 layers, the files of the installed ``lpips`` package. A missing file raises :class:`WeightsNotFound`,
 one line naming the file and where to put it.
 
@@ -27,7 +31,7 @@ from torch import Tensor, nn
 
 __all__ = ["LPIPS", "VGGPerceptualLoss", "WeightsNotFound", "find_weights"]
 
-Kind = Literal["vgg19", "vgg16", "alexnet", "lpips-alex", "lpips-vgg"]
+Kind = Literal["vgg19", "vgg16", "alexnet", "lpips-alex", "lpips-vgg", "inception-fid", "inception", "arcface"]
 
 # torchvision's released file names (the names torch's hub cache keeps them under).
 _FILES: dict[str, tuple[str, str]] = {
@@ -36,6 +40,9 @@ _FILES: dict[str, tuple[str, str]] = {
     "alexnet": ("GFR_ALEXNET_WEIGHTS", "alexnet-owt-7be5be79.pth"),
     "lpips-alex": ("GFR_LPIPS_WEIGHTS", "alex.pth"),
     "lpips-vgg": ("GFR_LPIPS_WEIGHTS", "vgg.pth"),
+    "inception-fid": ("GFR_INCEPTION_FID_WEIGHTS", "pt_inception-2015-12-05-6726825d.pth"),  # pytorch-fid's file
+    "inception": ("GFR_INCEPTION_WEIGHTS", "inception_v3_google-0cc3c7bd.pth"),
+    "arcface": ("GFR_ARCFACE_WEIGHTS", "arcface_resnet18.pth"),  # GFPGAN's identity network
 }
 
 
@@ -64,7 +71,8 @@ def find_weights(kind: Kind, path: str | Path | None = None) -> Path:
         if c.is_file():
             return c
     where = candidates[0] if candidates else Path(torch.hub.get_dir()) / "checkpoints" / name
-    hint = "pip install lpips==0.1.4 (it ships them)" if kind.startswith("lpips-") else f"copy torchvision's {name} there"
+    hint = ("pip install lpips==0.1.4 (it ships them)" if kind.startswith("lpips-")
+            else f"copy {'GFPGAN' if kind == 'arcface' else 'pytorch-fid' if kind == 'inception-fid' else 'torchvision'}'s {name} there")
     raise WeightsNotFound(f"{kind} weights not found at {where}; {hint}, or set {env} to the file")
 
 
@@ -73,6 +81,16 @@ def _load_pth(path: Path) -> dict[str, Tensor]:
     if not isinstance(state, Mapping):
         raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
     return dict(state)
+
+
+def _check_state(state: Mapping[str, Tensor], module: nn.Module, source: Path, what: str) -> None:
+    """Raise one line unless ``state`` has exactly ``module``'s keys and shapes (BatchNorm counters may be absent)."""
+    skip = lambda k: k.endswith("num_batches_tracked")  # noqa: E731  (older files lack them; load_state_dict fills them)
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items() if not skip(k)}
+    got = {k: tuple(v.shape) for k, v in state.items() if not skip(k)}
+    if got != expected:
+        bad = sorted(set(got) ^ set(expected)) or sorted(k for k in got if got[k] != expected[k])
+        raise ValueError(f"{source}: not {what}; mismatched keys {bad[:3]}")
 
 
 def _trunk_state(state: Mapping[str, Tensor], trunk: nn.Sequential, source: Path) -> dict[str, Tensor]:

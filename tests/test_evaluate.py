@@ -29,7 +29,8 @@ def test_psnr_and_ssim():
 @pytest.fixture
 def no_torch_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.delenv("GFR_ALEXNET_WEIGHTS", raising=False)
+    for var in ("GFR_ALEXNET_WEIGHTS", "GFR_INCEPTION_FID_WEIGHTS", "GFR_INCEPTION_WEIGHTS", "GFR_ARCFACE_WEIGHTS"):
+        monkeypatch.delenv(var, raising=False)
     return tmp_path
 
 
@@ -55,7 +56,31 @@ def test_evaluate_on_the_val_split(shared_data, no_torch_cache, monkeypatch):
     for name, m in res2.methods.items():
         assert m["lpips"] > 0 and m["lpips"] == pytest.approx(np.mean([p["lpips"] for p in m["per_image"]]))
         assert m["psnr"] == res.methods[name]["psnr"]
-    assert "LPIPS" in res2.table()
+    assert "LPIPS" in res2.table() and res2.fid_weights is None
+
+    # With Inception (torchvision's file only) and ArcFace weights on disk (random weights again).
+    from gfr_core.arcface import ResNetArcFace, identity_similarity
+    from gfr_core.fid import InceptionFeatures, fid_from_features
+
+    inc = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
+    torch.save(inc.state_dict(), no_torch_cache / "inception.pth")
+    torch.save(ResNetArcFace().state_dict(), no_torch_cache / "arcface.pth")
+    monkeypatch.setenv("GFR_INCEPTION_WEIGHTS", str(no_torch_cache / "inception.pth"))
+    monkeypatch.setenv("GFR_ARCFACE_WEIGHTS", str(no_torch_cache / "arcface.pth"))
+    res3 = ev.evaluate(["embedded"], tar, limit=4, lpips=False)
+    assert res3.fid_weights == "inception" and res3.unavailable == {"lpips": "not requested"}
+    gts, _ = ev.load_eval_faces(tar, size=64, zoom=1.3, limit=4)
+    net, arc = InceptionFeatures.from_file("inception"), ResNetArcFace.from_file()
+    for m in res3.methods.values():
+        assert m["fid"] > 0
+        ids = [p["identity"] for p in m["per_image"]]
+        assert all(-1 <= v <= 1 for v in ids) and m["identity"] == pytest.approx(np.mean(ids))
+    lqs = np.stack([ev.degrade(gt, np.random.default_rng((0, i)), "gfpgan") for i, gt in enumerate(gts)])
+    assert res3.methods["bicubic"]["fid"] == pytest.approx(fid_from_features(net.images(lqs), net.images(gts)), rel=1e-6)
+    assert [p["identity"] for p in res3.methods["bicubic"]["per_image"]] == pytest.approx(identity_similarity(arc, lqs, gts), abs=1e-6)
+    assert "FID" in res3.table() and "ID cos" in res3.table()
+    one = ev.evaluate(["embedded"], tar, limit=1, lpips=False, identity=False)
+    assert "fid" not in one.methods["embedded"] and "at least 2 faces" in one.unavailable["fid"]
 
 
 def test_gfr_eval_cli(shared_data, no_torch_cache, capsys):
@@ -67,3 +92,6 @@ def test_gfr_eval_cli(shared_data, no_torch_cache, capsys):
     assert main(["eval", "--model", "embedded", "--data", str(shared_data / "faces128-lfw-val.tar"), "--limit", "3"]) == 0
     text = capsys.readouterr().out
     assert "embedded vs bicubic:" in text and "not measured: lpips: alexnet weights not found" in text
+    assert "not measured: fid: inception-fid weights not found" in text and "not measured: arcface_identity: arcface weights" in text
+    assert main(["eval", "--model", "embedded", "--data", str(shared_data / "faces128-lfw-val.tar"), "--limit", "2", "--skip", "lpips"]) == 0
+    assert "not measured: lpips: not requested" in capsys.readouterr().out
