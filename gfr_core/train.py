@@ -10,7 +10,9 @@ configuration on CPU (tests) and the real configuration on a GPU (bf16 autocast)
   pyramid L1 on the U-Net's auxiliary RGB outputs, a non-saturating adversarial loss, discriminator
   feature matching, and GFPGAN's VGG19 perceptual loss when torchvision's VGG19 weights are on disk
   (``w_perceptual``; :mod:`gfr_core.perceptual`; the embedded models were trained without it, as those
-  weights cannot be downloaded here). An ArcFace identity loss is not implemented.
+  weights cannot be downloaded here), and GFPGAN's identity loss when its ArcFace weights are (``w_identity``:
+  L1 between the ArcFace embeddings of output and ground truth; :mod:`gfr_core.arcface`; not used for the
+  embedded models either).
   ``use_prior=False`` trains the same architecture with a randomly initialised, trainable decoder: the
   prior ablation.
 """
@@ -33,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .arcface import ResNetArcFace, to_identity_input
 from .data import AlignedFaces, aligned_faces, load_prealigned, split_sources
 from .degrade import degrade
 from .hub import save_checkpoint
@@ -92,6 +95,8 @@ class RestorerConfig:
     w_fm: float = 0.5  # discriminator feature-matching weight (with w_adv 0 too, no discriminator is run)
     w_perceptual: float = 0.0  # VGG19 perceptual L1 weight (GFPGAN's layers); > 0 needs torchvision's VGG19 weights
     vgg_weights: str | None = None  # VGG19 weights file (default: $GFR_VGG19_WEIGHTS, then torch's hub cache)
+    w_identity: float = 0.0  # ArcFace identity L1 weight (GFPGAN uses 10); > 0 needs GFPGAN's arcface_resnet18.pth
+    arcface_weights: str | None = None  # ArcFace weights file (default: $GFR_ARCFACE_WEIGHTS, then torch's hub cache)
     ema_beta: float = 0.998  # EMA of the restorer weights per step (exported); 0 disables
     anneal: bool = False  # cosine-decay the learning rate to 0 over this chunk's minutes (final fine-tuning)
     degradation: str = "gfpgan"  # degradation preset
@@ -339,6 +344,9 @@ def train_restorer(cfg: RestorerConfig) -> Path:
         from .perceptual import VGGPerceptualLoss
 
         perceptual = VGGPerceptualLoss.from_file(cfg.vgg_weights).to(dev)
+    arcface = None
+    if cfg.w_identity > 0:
+        arcface = ResNetArcFace.from_file(cfg.arcface_weights).to(dev)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -417,7 +425,12 @@ def train_restorer(cfg: RestorerConfig) -> Path:
                 losses["fm"] = sum(F.l1_loss(a, b) for a, b in zip(f_fake, f_real)) / len(f_fake)
             if perceptual is not None:
                 losses["perceptual"] = perceptual(out_img, gt)
-            weights = dict(l1=cfg.w_l1, pyramid=cfg.w_pyramid, adv=cfg.w_adv, fm=cfg.w_fm, perceptual=cfg.w_perceptual)
+            if arcface is not None:
+                with torch.no_grad():
+                    id_gt = arcface(to_identity_input(gt, arcface.size))
+                losses["identity"] = F.l1_loss(arcface(to_identity_input(out_img, arcface.size)), id_gt)
+            weights = dict(l1=cfg.w_l1, pyramid=cfg.w_pyramid, adv=cfg.w_adv, fm=cfg.w_fm, perceptual=cfg.w_perceptual,
+                           identity=cfg.w_identity)
             loss = sum(weights[k] * v for k, v in losses.items())
         opt_r.zero_grad(set_to_none=True)
         loss.backward()

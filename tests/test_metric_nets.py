@@ -143,3 +143,31 @@ def test_arcface_loads_and_measures_identity(tmp_path):
     bad = _save({k: v for k, v in ref.state_dict().items() if not k.startswith("fc5.")}, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="not ArcFace.*fc5"):
         ResNetArcFace.from_file(bad)
+
+
+def test_restorer_training_with_the_identity_loss(tmp_path, monkeypatch):
+    import dataclasses
+    import json
+
+    from PIL import Image
+
+    from gfr_core.train import PriorConfig, RestorerConfig, train_prior, train_restorer
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv("GFR_ARCFACE_WEIGHTS", raising=False)
+    data = tmp_path / "faces"
+    data.mkdir()
+    for i in range(4):
+        Image.fromarray(smooth_photo(48, 48, seed=i)).save(data / f"f{i}.png")
+    torch.manual_seed(0)
+    prior = train_prior(PriorConfig(data=str(data), out=str(tmp_path / "p"), size=16, style_dim=16, n_mlp=2, narrow=1 / 32,
+                                    batch=4, steps=1, prealigned=True, sample_every=10, device="cpu"))
+    cfg = RestorerConfig(data=str(data), out=str(tmp_path / "r"), prior=str(prior), batch=4, steps=2, prealigned=True,
+                         device="cpu", w_adv=0.0, w_fm=0.0, w_identity=10.0)
+    with pytest.raises(WeightsNotFound, match="arcface_resnet18.pth"):
+        train_restorer(cfg)  # fails before anything is trained or written
+    assert not (tmp_path / "r" / "state.pt").exists()
+    weights = _save(ResNetArcFace().state_dict(), tmp_path / "arcface.pth")
+    train_restorer(dataclasses.replace(cfg, arcface_weights=weights))
+    losses = json.loads((tmp_path / "r" / "training.json").read_text())["last_losses"]
+    assert set(losses) == {"l1", "pyramid", "identity"} and np.isfinite(losses["identity"]) and losses["identity"] > 0
