@@ -11,7 +11,7 @@ import torchvision
 from gfr_core.arcface import ResNetArcFace, identity_similarity, to_identity_input
 from gfr_core.fid import InceptionFeatures, fid_from_features, frechet_distance
 from gfr_core.perceptual import WeightsNotFound
-from helpers import smooth_photo
+from helpers import smooth_photo, tiny_prior_and_faces
 
 
 def test_frechet_distance_closed_forms():
@@ -149,19 +149,11 @@ def test_restorer_training_with_the_identity_loss(tmp_path, monkeypatch):
     import dataclasses
     import json
 
-    from PIL import Image
-
-    from gfr_core.train import PriorConfig, RestorerConfig, train_prior, train_restorer
+    from gfr_core.train import RestorerConfig, train_restorer
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv("GFR_ARCFACE_WEIGHTS", raising=False)
-    data = tmp_path / "faces"
-    data.mkdir()
-    for i in range(4):
-        Image.fromarray(smooth_photo(48, 48, seed=i)).save(data / f"f{i}.png")
-    torch.manual_seed(0)
-    prior = train_prior(PriorConfig(data=str(data), out=str(tmp_path / "p"), size=16, style_dim=16, n_mlp=2, narrow=1 / 32,
-                                    batch=4, steps=1, prealigned=True, sample_every=10, device="cpu"))
+    data, prior = tiny_prior_and_faces(tmp_path)
     cfg = RestorerConfig(data=str(data), out=str(tmp_path / "r"), prior=str(prior), batch=4, steps=2, prealigned=True,
                          device="cpu", w_adv=0.0, w_fm=0.0, w_identity=10.0)
     with pytest.raises(WeightsNotFound, match="arcface_resnet18.pth"):

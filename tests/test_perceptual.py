@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from PIL import Image
 
 from gfr_core.perceptual import LPIPS, VGGPerceptualLoss, WeightsNotFound, find_weights
-from helpers import smooth_photo
+from helpers import tiny_prior_and_faces
 
 
 @pytest.fixture(autouse=True)
@@ -89,15 +88,9 @@ def test_vgg_perceptual_loss(tmp_path, monkeypatch):
 
 
 def test_restorer_training_with_the_perceptual_loss(tmp_path, monkeypatch):
-    from gfr_core.train import PriorConfig, RestorerConfig, train_prior, train_restorer
+    from gfr_core.train import RestorerConfig, train_restorer
 
-    data = tmp_path / "faces"
-    data.mkdir()
-    for i in range(4):
-        Image.fromarray(smooth_photo(48, 48, seed=i)).save(data / f"f{i}.png")
-    torch.manual_seed(0)
-    prior = train_prior(PriorConfig(data=str(data), out=str(tmp_path / "p"), size=16, style_dim=16, n_mlp=2, narrow=1 / 32,
-                                    batch=4, steps=1, prealigned=True, sample_every=10, device="cpu"))
+    data, prior = tiny_prior_and_faces(tmp_path)
     cfg = RestorerConfig(data=str(data), out=str(tmp_path / "r"), prior=str(prior), batch=4, steps=2, prealigned=True,
                          device="cpu", w_adv=0.0, w_fm=0.0, w_perceptual=0.1)
     with pytest.raises(WeightsNotFound):
