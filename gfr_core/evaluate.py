@@ -113,7 +113,7 @@ def _metric_nets(device: str, *, lpips: bool, fid: bool, identity: bool) -> tupl
     from .perceptual import LPIPS, WeightsNotFound
 
     nets: dict[str, Any] = {}
-    why = {k: "not requested" for k, on in (("lpips", lpips), ("fid", fid), ("arcface_identity", identity)) if not on}
+    why = {k: "not requested" for k, on in (("lpips", lpips), ("fid", fid), ("identity", identity)) if not on}
     if lpips:
         try:
             nets["lpips"] = LPIPS.from_files("alex").to(device)
@@ -131,7 +131,7 @@ def _metric_nets(device: str, *, lpips: bool, fid: bool, identity: bool) -> tupl
         try:
             nets["identity"] = ResNetArcFace.from_file().to(device)
         except WeightsNotFound as e:
-            why["arcface_identity"] = str(e)
+            why["identity"] = str(e)
     return nets, why
 
 

@@ -41,7 +41,7 @@ def test_evaluate_on_the_val_split(shared_data, no_torch_cache, monkeypatch):
     for m in res.methods.values():
         assert np.isfinite(m["psnr"]) and 0 < m["ssim"] < 1 and m["lmd_images"] > 0 and len(m["per_image"]) == 6
         assert "lpips" not in m
-    assert "alexnet-owt-7be5be79.pth" in res.unavailable["lpips"] and set(res.unavailable) == {"lpips", "fid", "arcface_identity"}
+    assert "alexnet-owt-7be5be79.pth" in res.unavailable["lpips"] and set(res.unavailable) == {"lpips", "fid", "identity"}
     again = ev.evaluate(["embedded"], tar, limit=6, seed=0)  # same seed, same degraded faces, same numbers
     assert again.methods["embedded"]["per_image"] == res.methods["embedded"]["per_image"]
     assert ev.evaluate(["embedded"], tar, limit=6, seed=1).methods["bicubic"]["psnr"] != res.methods["bicubic"]["psnr"]
@@ -92,6 +92,6 @@ def test_gfr_eval_cli(shared_data, no_torch_cache, capsys):
     assert main(["eval", "--model", "embedded", "--data", str(shared_data / "faces128-lfw-val.tar"), "--limit", "3"]) == 0
     text = capsys.readouterr().out
     assert "embedded vs bicubic:" in text and "not measured: lpips: alexnet weights not found" in text
-    assert "not measured: fid: inception-fid weights not found" in text and "not measured: arcface_identity: arcface weights" in text
+    assert "not measured: fid: inception-fid weights not found" in text and "not measured: identity: arcface weights" in text
     assert main(["eval", "--model", "embedded", "--data", str(shared_data / "faces128-lfw-val.tar"), "--limit", "2", "--skip", "lpips"]) == 0
     assert "not measured: lpips: not requested" in capsys.readouterr().out
