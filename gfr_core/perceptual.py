@@ -33,7 +33,7 @@ __all__ = ["LPIPS", "VGGPerceptualLoss", "WeightsNotFound", "find_weights"]
 
 Kind = Literal["vgg19", "vgg16", "alexnet", "lpips-alex", "lpips-vgg", "inception-fid", "inception", "arcface"]
 
-# torchvision's released file names (the names torch's hub cache keeps them under).
+# Released file names (the names torch's hub cache keeps them under) and the variable that overrides each.
 _FILES: dict[str, tuple[str, str]] = {
     "vgg19": ("GFR_VGG19_WEIGHTS", "vgg19-dcbb9e9d.pth"),
     "vgg16": ("GFR_VGG16_WEIGHTS", "vgg16-397923af.pth"),
