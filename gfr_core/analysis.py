@@ -18,6 +18,7 @@ __all__ = [
     "Variant",
     "ablation_outputs",
     "apply_direction",
+    "from_uint8",
     "interpolate",
     "latent_resolutions",
     "layer_groups",
@@ -35,6 +36,11 @@ __all__ = [
 def to_uint8(images: Tensor) -> np.ndarray:
     """(N,3,H,W) in [-1,1] -> (N,H,W,3) uint8."""
     return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def from_uint8(images: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
+    """(N,H,W,3) uint8 -> (N,3,H,W) float32 in [-1,1] on ``device`` (the inverse of :func:`to_uint8`)."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def tile(images: np.ndarray, ncols: int) -> np.ndarray:
@@ -166,8 +172,7 @@ def apply_direction(ws: Tensor, direction: Tensor, strength: float, layers: rang
 @torch.no_grad()
 def predicted_latents(model: GFPGAN | GPEN, faces: np.ndarray) -> Tensor:
     """The w+ (N,num_ws,D) a restorer predicts for aligned uint8 faces (N,S,S,3)."""
-    x = torch.from_numpy(np.ascontiguousarray(faces)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    x = x.to(next(model.parameters()).device)
+    x = from_uint8(faces, next(model.parameters()).device)
     if isinstance(model, GFPGAN):
         return model.encode(x)[0]
     w, _ = model.encode(x)
@@ -188,7 +193,7 @@ def ablation_outputs(model: GFPGAN, faces: np.ndarray, variant: Variant, *, seed
     if not isinstance(model, GFPGAN):
         raise TypeError("prior ablations are defined for GFPGAN-style restorers")
     dev = next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(faces)).permute(0, 3, 1, 2).float().to(dev) / 127.5 - 1
+    x = from_uint8(faces, dev)
     latents, conditions, _, features = model.encode(x)
     decoder = model.stylegan_decoder
     if variant == "no_sft":

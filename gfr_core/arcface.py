@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .analysis import from_uint8
 from .perceptual import _check_state, _load_pth, find_weights
 
 __all__ = ["IRBlock", "ResNetArcFace", "identity_similarity", "to_identity_input"]
@@ -121,8 +122,7 @@ def identity_similarity(model: ResNetArcFace, images: np.ndarray, refs: np.ndarr
     dev = next(model.parameters()).device
 
     def embed(a: np.ndarray) -> Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).to(dev).float() / 127.5 - 1
-        return model(to_identity_input(t, model.size))
+        return model(to_identity_input(from_uint8(a, dev), model.size))
 
     return [float(v) for i in range(0, len(images), batch)
             for v in F.cosine_similarity(embed(images[i:i + batch]), embed(refs[i:i + batch]), dim=1)]

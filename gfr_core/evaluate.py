@@ -137,11 +137,11 @@ def _metric_nets(device: str, *, lpips: bool, fid: bool, identity: bool) -> tupl
 
 def lpips_distances(model: Any, images: np.ndarray, refs: np.ndarray, *, batch: int = 64) -> list[float]:
     """LPIPS of uint8 images (N,S,S,3) against references, one value per image."""
-    import torch
+    from .analysis import from_uint8
 
     dev = next(model.parameters()).device
-    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().to(dev) / 127.5 - 1  # noqa: E731
-    return [float(v) for i in range(0, len(images), batch) for v in model(to_t(images[i:i + batch]), to_t(refs[i:i + batch]))]
+    return [float(v) for i in range(0, len(images), batch)
+            for v in model(from_uint8(images[i:i + batch], dev), from_uint8(refs[i:i + batch], dev))]
 
 
 def load_eval_faces(data: str | Path, *, size: int, zoom: float, limit: int | None = None, split: str = "val") -> tuple[np.ndarray, list[str]]:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .analysis import from_uint8
 from .perceptual import _check_state, _load_pth, find_weights
 
 __all__ = ["InceptionFeatures", "fid_from_features", "frechet_distance"]
@@ -136,6 +137,5 @@ class InceptionFeatures(nn.Module):
         dev = next(self.parameters()).device
         out = []
         for i in range(0, len(images), batch):
-            t = torch.from_numpy(np.ascontiguousarray(images[i:i + batch])).permute(0, 3, 1, 2).to(dev).float() / 127.5 - 1
-            out.append(self(t).double().cpu().numpy())
+            out.append(self(from_uint8(images[i:i + batch], dev)).double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 2048))
