@@ -6,9 +6,9 @@ configuration on CPU (tests) and the real configuration on a GPU (bf16 autocast)
 
 * Prior: non-saturating logistic GAN loss, lazy R1 on reals, style-mixing regularisation, EMA generator.
 * Restorer: the prior's EMA generator becomes GFPGAN's frozen decoder; the U-Net learns w+ and the SFT
-  conditions from faces degraded on the fly by :func:`gfr_core.degrade.degrade`. Losses: L1, an image
-  pyramid L1 on the U-Net's auxiliary RGB outputs, a non-saturating adversarial loss, discriminator
-  feature matching, and GFPGAN's VGG19 perceptual loss when torchvision's VGG19 weights are on disk
+  conditions from faces degraded on the fly by :func:`gfr_core.degrade.degrade`. Losses: L1, optionally a
+  per-image PSNR loss (``w_psnr``), an image pyramid L1 on the U-Net's auxiliary RGB outputs, a
+  non-saturating adversarial loss, discriminator feature matching, and GFPGAN's VGG19 perceptual loss when torchvision's VGG19 weights are on disk
   (``w_perceptual``; :mod:`gfr_core.perceptual`; the embedded models were trained without it, as those
   weights cannot be downloaded here), and GFPGAN's identity loss when its ArcFace weights are (``w_identity``:
   L1 between the ArcFace embeddings of output and ground truth; :mod:`gfr_core.arcface`; not used for the
@@ -41,7 +41,7 @@ from .degrade import degrade
 from .hub import save_checkpoint
 from .models import GFPGAN, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
 
-__all__ = ["PRECISIONS", "PriorConfig", "RestorerConfig", "export_resume_state", "train_prior", "train_restorer"]
+__all__ = ["PRECISIONS", "PriorConfig", "RestorerConfig", "export_resume_state", "psnr_loss", "train_prior", "train_restorer"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class RestorerConfig:
     lr: float = 0.002  # Adam learning rate
     w_l1: float = 1.0  # L1 weight
     w_pyramid: float = 1.0  # auxiliary-RGB pyramid L1 weight
+    w_psnr: float = 0.0  # per-image PSNR loss weight (mean of 10*log10(MSE) over the batch; see psnr_loss)
     w_adv: float = 0.05  # adversarial weight
     w_fm: float = 0.5  # discriminator feature-matching weight (with w_adv 0 too, no discriminator is run)
     w_perceptual: float = 0.0  # VGG19 perceptual L1 weight (GFPGAN's layers); > 0 needs torchvision's VGG19 weights
@@ -333,6 +334,18 @@ class _DegradedFaces(torch.utils.data.Dataset):
         return to_t(lq), to_t(gt)
 
 
+def psnr_loss(x: Tensor, y: Tensor, eps: float = 1e-8) -> Tensor:
+    """Mean over the batch of ``10*log10(MSE_i)`` for (B,3,H,W) images in [-1,1]: minus the per-image PSNR
+    up to a constant.
+
+    Evaluation averages PSNR per image, so a face that is already close to its ground truth counts as much
+    as a badly degraded one; a plain L1 or L2 over the batch gives it almost no gradient. The log weights
+    each image's gradient by 1/MSE_i (the PSNR loss of HINet, Chen et al. 2021).
+    """
+    mse = (x.float() - y.float()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(mse + eps).mean()
+
+
 def train_restorer(cfg: RestorerConfig) -> Path:
     """Train (or resume) the GFPGAN-style restorer; returns the exported checkpoint path."""
     from .hub import load_model
@@ -416,6 +429,8 @@ def train_restorer(cfg: RestorerConfig) -> Path:
             latents, conditions, rgbs, features = R.encode(lq, return_rgb=True)
             out_img = R.refine(lq, R.decode(latents, conditions, noise_mode="random", fused=False), features).float()
             losses = dict(l1=F.l1_loss(out_img, gt))
+            if cfg.w_psnr > 0:
+                losses["psnr"] = psnr_loss(out_img, gt)
             losses["pyramid"] = sum(F.l1_loss(r.float(), F.interpolate(gt, size=r.shape[-2:], mode="area")) for r in rgbs) / len(rgbs)
             if use_d:
                 logits, f_fake = D(out_img, return_features=True)
@@ -429,7 +444,7 @@ def train_restorer(cfg: RestorerConfig) -> Path:
                 with torch.no_grad():
                     id_gt = arcface(to_identity_input(gt, arcface.size))
                 losses["identity"] = F.l1_loss(arcface(to_identity_input(out_img, arcface.size)), id_gt)
-            weights = dict(l1=cfg.w_l1, pyramid=cfg.w_pyramid, adv=cfg.w_adv, fm=cfg.w_fm, perceptual=cfg.w_perceptual,
+            weights = dict(l1=cfg.w_l1, pyramid=cfg.w_pyramid, psnr=cfg.w_psnr, adv=cfg.w_adv, fm=cfg.w_fm, perceptual=cfg.w_perceptual,
                            identity=cfg.w_identity)
             loss = sum(weights[k] * v for k, v in losses.items())
         opt_r.zero_grad(set_to_none=True)

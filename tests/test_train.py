@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from gfr_core import FaceRestorer, load_model
-from gfr_core.train import PriorConfig, RestorerConfig, _command_for, export_resume_state, train_prior, train_restorer
+from gfr_core.train import PriorConfig, RestorerConfig, _command_for, export_resume_state, psnr_loss, train_prior, train_restorer
 from helpers import smooth_photo
 
 
@@ -118,6 +118,25 @@ def test_no_prior_ablation_trains_its_decoder(aligned_folder, tmp_path):
     before = GFPGAN(**arch).stylegan_decoder.state_dict()
     after = load_model(train_restorer(cfg)).stylegan_decoder.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("conv.weight"))
+
+
+def test_psnr_loss_is_minus_the_mean_per_image_psnr(aligned_folder, tmp_path):
+    from gfr_core.analysis import from_uint8
+    from gfr_core.evaluate import psnr
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 41, a.shape) * (np.arange(3)[:, None, None, None] + 1), 0, 255).astype(np.uint8)
+    mean_psnr = np.mean([psnr(x, y) for x, y in zip(a, b)])  # three noise levels: not the PSNR of the mean MSE
+    assert abs(mean_psnr - (-10 * np.log10(np.mean((a.astype(float) - b) ** 2) / 255**2))) > 0.5
+    got = float(psnr_loss(from_uint8(a), from_uint8(b)))
+    assert got == pytest.approx(10 * np.log10(4.0) - mean_psnr, abs=1e-3)  # peak-to-peak 2 in [-1,1]
+    arch = dict(out_size=16, num_style_feat=16, channel_multiplier=1, narrow=1 / 32, sft_half=True, flavour="clean", num_mlp=2)
+    cfg = RestorerConfig(data=str(aligned_folder), out=str(tmp_path / "p"), prior=None, use_prior=False, arch=arch,
+                         batch=4, steps=2, prealigned=True, device="cpu", w_l1=0.0, w_psnr=0.02, w_adv=0.0, w_fm=0.0)
+    train_restorer(cfg)
+    rec = json.loads((tmp_path / "p" / "training.json").read_text())
+    assert rec["step"] == 2 and np.isfinite(rec["last_losses"]["psnr"]) and rec["config"]["w_psnr"] == 0.02, rec
 
 
 def test_bf16_training_on_cpu(aligned_folder, tmp_path):
