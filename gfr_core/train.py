@@ -8,11 +8,11 @@ configuration on CPU (tests) and the real configuration on a GPU (bf16 autocast)
 * Restorer: the prior's EMA generator becomes GFPGAN's frozen decoder; the U-Net learns w+ and the SFT
   conditions from faces degraded on the fly by :func:`gfr_core.degrade.degrade`. Losses: L1, optionally a
   per-image PSNR loss (``w_psnr``), an image pyramid L1 on the U-Net's auxiliary RGB outputs, a
-  non-saturating adversarial loss, discriminator feature matching, and GFPGAN's VGG19 perceptual loss when torchvision's VGG19 weights are on disk
-  (``w_perceptual``; :mod:`gfr_core.perceptual`; the embedded models were trained without it, as those
-  weights cannot be downloaded here), and GFPGAN's identity loss when its ArcFace weights are (``w_identity``:
-  L1 between the ArcFace embeddings of output and ground truth; :mod:`gfr_core.arcface`; not used for the
-  embedded models either).
+  non-saturating adversarial loss, discriminator feature matching, and GFPGAN's VGG19 perceptual loss when
+  torchvision's VGG19 weights are on disk (``w_perceptual``; :mod:`gfr_core.perceptual`; the embedded models
+  were trained without it, as those weights cannot be downloaded here), and GFPGAN's identity loss when its
+  ArcFace weights are (``w_identity``: L1 between the ArcFace embeddings of output and ground truth;
+  :mod:`gfr_core.arcface`; not used for the embedded models either).
   ``use_prior=False`` trains the same architecture with a randomly initialised, trainable decoder: the
   prior ablation.
 """
@@ -338,9 +338,9 @@ def psnr_loss(x: Tensor, y: Tensor, eps: float = 1e-8) -> Tensor:
     """Mean over the batch of ``10*log10(MSE_i)`` for (B,3,H,W) images in [-1,1]: minus the per-image PSNR
     up to a constant.
 
-    Evaluation averages PSNR per image, so a face that is already close to its ground truth counts as much
-    as a badly degraded one; a plain L1 or L2 over the batch gives it almost no gradient. The log weights
-    each image's gradient by 1/MSE_i (the PSNR loss of HINet, Chen et al. 2021).
+    Evaluation averages PSNR per image, so the same small absolute error costs many more dB on a face that
+    is nearly clean than on a badly degraded one; L1 or L2 over the batch weights both alike (or by the
+    error). The log scales each image's MSE gradient by 1/MSE_i (the PSNR loss of HINet, Chen et al. 2021).
     """
     mse = (x.float() - y.float()).pow(2).flatten(1).mean(1)
     return 10 * torch.log10(mse + eps).mean()
