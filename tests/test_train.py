@@ -24,6 +24,10 @@ def aligned_folder(tmp_path_factory):
     return d
 
 
+# A 16 px restorer for the runs without a prior (use_prior=False), where no prior gives the architecture.
+_TINY_GFPGAN = dict(out_size=16, num_style_feat=16, channel_multiplier=1, narrow=1 / 32, sft_half=True, flavour="clean", num_mlp=2)
+
+
 def _tiny_prior(data, out, steps):
     return PriorConfig(data=str(data), out=str(out), size=16, style_dim=16, n_mlp=2, narrow=1 / 32, batch=4,
                        steps=steps, prealigned=True, sample_every=2, ckpt_every=2, device="cpu")
@@ -109,7 +113,7 @@ def test_restorer_init_adds_a_detail_head(aligned_folder, tmp_path):
 
 
 def test_no_prior_ablation_trains_its_decoder(aligned_folder, tmp_path):
-    arch = dict(out_size=16, num_style_feat=16, channel_multiplier=1, narrow=1 / 32, sft_half=True, flavour="clean", num_mlp=2)
+    arch = _TINY_GFPGAN
     cfg = RestorerConfig(data=str(aligned_folder), out=str(tmp_path / "np"), prior=None, use_prior=False, arch=arch,
                          batch=4, steps=2, prealigned=True, device="cpu")
     torch.manual_seed(0)
@@ -131,7 +135,7 @@ def test_psnr_loss_is_minus_the_mean_per_image_psnr(aligned_folder, tmp_path):
     assert abs(mean_psnr - (-10 * np.log10(np.mean((a.astype(float) - b) ** 2) / 255**2))) > 0.5
     got = float(psnr_loss(from_uint8(a), from_uint8(b)))
     assert got == pytest.approx(10 * np.log10(4.0) - mean_psnr, abs=1e-3)  # peak-to-peak 2 in [-1,1]
-    arch = dict(out_size=16, num_style_feat=16, channel_multiplier=1, narrow=1 / 32, sft_half=True, flavour="clean", num_mlp=2)
+    arch = _TINY_GFPGAN
     cfg = RestorerConfig(data=str(aligned_folder), out=str(tmp_path / "p"), prior=None, use_prior=False, arch=arch,
                          batch=4, steps=2, prealigned=True, device="cpu", w_l1=0.0, w_psnr=0.02, w_adv=0.0, w_fm=0.0)
     train_restorer(cfg)
