@@ -110,6 +110,7 @@ class RestorerConfig:
     device: str = "auto"  # 'cpu', 'cuda' or 'auto'
     precision: str = "auto"  # 'bf16' autocast, 'fp32', or 'auto' (bf16 on CUDA, fp32 on CPU)
     detail_channels: int = 32  # width of the full-resolution DetailHead (0: the released GFPGAN layout)
+    detail_blocks: int = 0  # ContextBlocks in the DetailHead (--init from a restorer with fewer starts them at zero)
     init: str | None = None  # start a new run from these restorer weights; only the DetailHead may be missing
     # Architecture when there is no prior to copy it from (use_prior=False without --prior).
     arch: dict[str, Any] = field(default_factory=dict)
@@ -287,12 +288,12 @@ def _save_prior(out: Path, G, D, G_ema, opt_g, opt_d, step: int, images: int, el
 # Restorer
 
 
-def restorer_config(prior: StyleGAN2Generator, *, detail_channels: int = 0) -> dict[str, Any]:
+def restorer_config(prior: StyleGAN2Generator, *, detail_channels: int = 0, detail_blocks: int = 0) -> dict[str, Any]:
     """GFPGAN config whose decoder matches the prior's layout (and flavour)."""
     k = prior.init_kwargs
     return dict(out_size=k["size"], num_style_feat=k["style_dim"], channel_multiplier=k["channel_multiplier"],
                 narrow=k["narrow"], sft_half=True, flavour=k["flavour"], num_mlp=k["n_mlp"], lr_mlp=k["lr_mlp"],
-                detail_channels=detail_channels)
+                detail_channels=detail_channels, detail_blocks=detail_blocks)
 
 
 def _init_restorer(R: GFPGAN, source: str) -> None:
@@ -366,11 +367,11 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     if cfg.prior:
         prior = load_model(cfg.prior)
         assert isinstance(prior, StyleGAN2Generator)
-        arch = restorer_config(prior, detail_channels=cfg.detail_channels)
+        arch = restorer_config(prior, detail_channels=cfg.detail_channels, detail_blocks=cfg.detail_blocks)
     elif cfg.use_prior:
         raise ValueError("train_restorer needs a prior checkpoint unless use_prior=False")
     else:
-        prior, arch = None, dict(detail_channels=cfg.detail_channels) | dict(cfg.arch)
+        prior, arch = None, dict(detail_channels=cfg.detail_channels, detail_blocks=cfg.detail_blocks) | dict(cfg.arch)
     R = GFPGAN(**arch).to(dev)
     if cfg.use_prior:
         R.stylegan_decoder.load_state_dict(prior.state_dict())
@@ -391,9 +392,12 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     step, images, elapsed = 0, 0, 0.0
     if state_path.is_file():
         st = torch.load(state_path, map_location=dev, weights_only=True)
-        if any(k.startswith("detail.") for k in st["R"]) != (R.detail is not None):
-            raise ValueError(f"{state_path} was trained with{'out' if R.detail is not None else ''} a DetailHead; "
-                             f"rerun with --detail-channels {0 if R.detail is not None else 'N'} or start a new --out with --init")
+        head = lambda keys: {k for k in keys if k.startswith("detail.")}  # noqa: E731
+        if head(st["R"]) != head(R.state_dict()):
+            blocks = len({k.split(".")[2] for k in head(st["R"]) if k.startswith("detail.blocks.")})
+            was = f"a DetailHead with {blocks} blocks" if head(st["R"]) else "no DetailHead"
+            raise ValueError(f"{state_path} was trained with {was}; rerun with the same --detail-channels / --detail-blocks "
+                             "or start a new --out with --init")
         R.load_state_dict(st["R"])
         R_ema.load_state_dict(st.get("R_ema", st["R"]))  # states written before the EMA existed
         D.load_state_dict(st["D"])

@@ -47,6 +47,42 @@ def test_detail_head_starts_as_identity_and_trains():
     assert np.array_equal(an.ablation_outputs(m, faces, "full"), an.to_uint8(full))  # the head is on
     assert np.array_equal(an.ablation_outputs(m, faces, "no_sft"), an.to_uint8(latents_only))  # spatial paths off
 
+def test_context_blocks_start_as_identity_and_see_the_whole_face():
+    """Blocks added to a trained head keep its output until trained; then a change far away reaches every pixel."""
+    torch.manual_seed(0)
+    head = GFPGAN(out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, detail_channels=8).eval()
+    torch.manual_seed(1)
+    m = GFPGAN(out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, detail_channels=8, detail_blocks=2).eval()
+    res = m.load_state_dict(head.state_dict(), strict=False)
+    assert sorted({k.split(".")[2] for k in res.missing_keys}) == ["0", "1"] and not res.unexpected_keys
+    assert all(k.startswith("detail.blocks.") for k in res.missing_keys)
+    with torch.no_grad():
+        for p in head.detail.to_rgb.parameters():
+            p.normal_()
+        m.detail.to_rgb.load_state_dict(head.detail.to_rgb.state_dict())
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(m(x), head(x))
+    m(x).square().mean().backward()
+    assert all(b.conv_b.weight.grad.abs().sum() > 0 for b in m.detail.blocks)
+
+    # The global context: with the convs' reach cut to one pixel (centre taps only), a change in one corner of
+    # the head's input still moves the opposite corner of its output, through the blocks' mean.
+    blk = m.detail.blocks[0]
+    with torch.no_grad():
+        for conv in (blk.conv_a, blk.conv_b):
+            conv.weight.normal_(std=0.3)
+            conv.weight[..., [0, 0, 2, 2], [0, 2, 0, 2]] = 0
+            conv.weight[..., [0, 1, 1, 2], [1, 0, 2, 1]] = 0
+        h = torch.randn(1, 8, 32, 32)
+        h2 = h.clone()
+        h2[..., :4, :4] += 1
+        a, b = blk(h), blk(h2)
+        assert (a - b)[..., -4:, -4:].abs().max() > 1e-4
+        blk.ctx.weight.zero_()  # without the context the far corner does not move
+        assert torch.equal(blk(h)[..., -4:, -4:], blk(h2)[..., -4:, -4:])
+
+
 @pytest.mark.parametrize("flavour", ["clean", "original"])
 @pytest.mark.parametrize("up,demod", [(False, True), (True, True), (False, False)])
 def test_fused_and_unfused_modconv_agree(flavour, up, demod):

@@ -103,6 +103,8 @@ def test_restorer_init_adds_a_detail_head(aligned_folder, tmp_path):
     r_init = FaceRestorer.from_pretrained(str(train_restorer(cfg)))
     assert r_src.model.detail is None and r_init.model.detail is not None
     assert np.array_equal(r_src.restore_faces(faces), r_init.restore_faces(faces))
+    with pytest.raises(ValueError, match="DetailHead with 0 blocks"):  # resuming it with ContextBlocks added
+        train_restorer(dataclasses.replace(cfg, detail_blocks=1, steps=1))
     trained = load_model(train_restorer(dataclasses.replace(cfg, steps=2, ema_beta=0.0))).state_dict()
     assert not torch.equal(trained["detail.to_rgb.weight"], torch.zeros_like(trained["detail.to_rgb.weight"]))
     with pytest.raises(ValueError, match="not a GFPGAN-style restorer"):

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ..nn import ConditionBranch, ConvLayer, EqualLinear, Flavour, NoiseMode, ResBlock
 from .stylegan2 import StyleGAN2Generator, channel_table
 
-__all__ = ["GFPGAN", "Conditions", "DetailHead", "Encoding"]
+__all__ = ["GFPGAN", "Conditions", "ContextBlock", "DetailHead", "Encoding"]
 
 Conditions = list[tuple[Tensor, Tensor]]
 """Per-level SFT (scale, shift) pairs, level j at resolution ``2**(j+3)``."""
@@ -44,30 +44,61 @@ class Encoding(NamedTuple):
     features: Tensor  # (B,C,S,S) the U-Net's last feature map
 
 
+class ContextBlock(nn.Module):
+    """Residual block of the DetailHead: ``h + conv_b(lrelu(conv_a(h) + ctx(mean(h))))``.
+
+    ``conv_a`` widens to ``hidden`` channels (wide activation, as in WDSR) and receives a per-image bias
+    from the global average of ``h``, so that a correction can depend on the whole face (a colour cast,
+    the amount of blur) and not only on a 3x3 neighbourhood. ``conv_b`` starts at zero: a block added to
+    a trained head leaves its output unchanged until it is trained.
+    """
+
+    def __init__(
+        self,
+        *,
+        channels: int,  # width of the residual stream
+        hidden: int,  # width inside the block
+    ) -> None:
+        super().__init__()
+        self.conv_a = ConvLayer(channels, hidden, 3, equalized=False)
+        self.ctx = nn.Linear(channels, hidden)
+        self.conv_b = ConvLayer(hidden, channels, 3, equalized=False)
+        nn.init.zeros_(self.conv_b.weight)
+        nn.init.zeros_(self.conv_b.bias)
+
+    def forward(self, h: Tensor) -> Tensor:
+        """(B,C,S,S) -> (B,C,S,S)."""
+        g = self.ctx(h.mean((2, 3)))[:, :, None, None]
+        return h + self.conv_b(torch.nn.functional.leaky_relu(self.conv_a(h) + g, 0.2))
+
+
 class DetailHead(nn.Module):
     """Full-resolution residual: (input, decoder image, U-Net features) -> an RGB correction of the image.
 
-    Two 3x3 convs and a 1x1 projection whose weights start at zero, so a head added to a trained
-    restorer leaves its output unchanged until it is trained. Plain (not equalized) weights in either
-    flavour: equalized learning rate divides the step of a zero-initialised layer by sqrt(fan_in), and
-    a head fine-tuned that way on a trained restorer had not moved its output after 400 steps.
+    Two 3x3 convs, optionally ``blocks`` :class:`ContextBlock` s, and a 1x1 projection whose weights start
+    at zero, so a head added to a trained restorer leaves its output unchanged until it is trained (and so
+    do blocks added to a trained head). Plain (not equalized) weights in either flavour: equalized
+    learning rate divides the step of a zero-initialised layer by sqrt(fan_in), and a head fine-tuned that
+    way on a trained restorer had not moved its output after 400 steps.
     """
 
     def __init__(
         self,
         *,
         feature_channels: int,  # channels of the U-Net's last feature map
-        channels: int,  # width of the two hidden 3x3 convs
+        channels: int,  # width of the two hidden 3x3 convs (and of the residual stream)
+        blocks: int = 0,  # ContextBlocks after them (0: the first embedded heads)
     ) -> None:
         super().__init__()
         self.conv0 = ConvLayer(6 + feature_channels, channels, 3, activation="lrelu", equalized=False)
         self.conv1 = ConvLayer(channels, channels, 3, activation="lrelu", equalized=False)
+        self.blocks = nn.Sequential(*(ContextBlock(channels=channels, hidden=2 * channels) for _ in range(blocks)))
         self.to_rgb = ConvLayer(channels, 3, 1, equalized=False)
         nn.init.zeros_(self.to_rgb.weight)
 
     def forward(self, x: Tensor, img: Tensor, features: Tensor) -> Tensor:
         """x, img: (B,3,S,S) in [-1,1]; features (B,C,S,S) -> (B,3,S,S) correction."""
-        return self.to_rgb(self.conv1(self.conv0(torch.cat([x, img.to(x.dtype), features], 1))))
+        return self.to_rgb(self.blocks(self.conv1(self.conv0(torch.cat([x, img.to(x.dtype), features], 1)))))
 
 
 class GFPGAN(nn.Module):
@@ -86,6 +117,7 @@ class GFPGAN(nn.Module):
         lr_mlp: float = 0.01,  # decoder mapping lr multiplier (original flavour)
         resample_taps: Sequence[float] = (1, 3, 3, 1),  # FIR taps (original flavour)
         detail_channels: int = 0,  # width of the full-resolution DetailHead; 0: none (as released)
+        detail_blocks: int = 0,  # ContextBlocks in the DetailHead (with detail_channels > 0)
     ) -> None:
         super().__init__()
         self.out_size = out_size
@@ -128,7 +160,9 @@ class GFPGAN(nn.Module):
             resample_taps=resample_taps,
         )
         self.detail = (
-            DetailHead(feature_channels=unet[out_size], channels=detail_channels) if detail_channels else None
+            DetailHead(feature_channels=unet[out_size], channels=detail_channels, blocks=detail_blocks)
+            if detail_channels
+            else None
         )
 
     def encode(self, x: Tensor, *, return_rgb: bool = False) -> Encoding:
