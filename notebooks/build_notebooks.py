@@ -25,6 +25,8 @@ RESTORER = "embedded"
 DATA = "../../shared/data/faces128-lfw-val.tar"   # real faces, val split (never trained on)
 FAST = os.environ.get("GFR_NB_FAST") == "1"   # CI: fewer samples, same figures
 
+import warnings
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto (in facenet-pytorch, huggingface_hub) without ipywidgets
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
