@@ -26,7 +26,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..nn import ConditionBranch, ConvLayer, EqualLinear, Flavour, NoiseMode, ResBlock
+from ..nn import ConditionBranch, ConvLayer, EqualLinear, Flavour, NoiseMode, ResBlock, bias_act
 from .stylegan2 import StyleGAN2Generator, channel_table
 
 __all__ = ["GFPGAN", "Conditions", "ContextBlock", "DetailHead", "Encoding"]
@@ -69,7 +69,7 @@ class ContextBlock(nn.Module):
     def forward(self, h: Tensor) -> Tensor:
         """(B,C,S,S) -> (B,C,S,S)."""
         g = self.ctx(h.mean((2, 3)))[:, :, None, None]
-        return h + self.conv_b(torch.nn.functional.leaky_relu(self.conv_a(h) + g, 0.2))
+        return h + self.conv_b(bias_act(self.conv_a(h) + g, None, "lrelu"))
 
 
 class DetailHead(nn.Module):
