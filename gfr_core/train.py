@@ -392,10 +392,10 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     step, images, elapsed = 0, 0, 0.0
     if state_path.is_file():
         st = torch.load(state_path, map_location=dev, weights_only=True)
-        head = lambda keys: {k for k in keys if k.startswith("detail.")}  # noqa: E731
-        if head(st["R"]) != head(R.state_dict()):
-            blocks = len({k.split(".")[2] for k in head(st["R"]) if k.startswith("detail.blocks.")})
-            was = f"a DetailHead with {blocks} blocks" if head(st["R"]) else "no DetailHead"
+        saved_head = {k for k in st["R"] if k.startswith("detail.")}
+        if saved_head != {k for k in R.state_dict() if k.startswith("detail.")}:
+            blocks = len({k.split(".")[2] for k in saved_head if k.startswith("detail.blocks.")})
+            was = f"a DetailHead with {blocks} blocks" if saved_head else "no DetailHead"
             raise ValueError(f"{state_path} was trained with {was}; rerun with the same --detail-channels / --detail-blocks "
                              "or start a new --out with --init")
         R.load_state_dict(st["R"])

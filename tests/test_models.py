@@ -47,6 +47,7 @@ def test_detail_head_starts_as_identity_and_trains():
     assert np.array_equal(an.ablation_outputs(m, faces, "full"), an.to_uint8(full))  # the head is on
     assert np.array_equal(an.ablation_outputs(m, faces, "no_sft"), an.to_uint8(latents_only))  # spatial paths off
 
+
 def test_context_blocks_start_as_identity_and_see_the_whole_face():
     """Blocks added to a trained head keep its output until trained; then a change far away reaches every pixel."""
     torch.manual_seed(0)
