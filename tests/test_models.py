@@ -44,8 +44,11 @@ def test_detail_head_starts_as_identity_and_trains():
     xq = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1
     with torch.no_grad():
         full, latents_only = m(xq), m.decode(m.encode(xq).latents, None)
-    assert np.array_equal(an.ablation_outputs(m, faces, "full"), an.to_uint8(full))  # the head is on
-    assert np.array_equal(an.ablation_outputs(m, faces, "no_sft"), an.to_uint8(latents_only))  # spatial paths off
+    # Within one grey level: the two code paths may round a float differently (seen on an AVX2-only CPU).
+    same = lambda a, b: np.abs(a.astype(int) - b.astype(int)).max() <= 1  # noqa: E731
+    assert not same(an.to_uint8(full), an.to_uint8(latents_only))  # the two references are far apart
+    assert same(an.ablation_outputs(m, faces, "full"), an.to_uint8(full))  # the head is on
+    assert same(an.ablation_outputs(m, faces, "no_sft"), an.to_uint8(latents_only))  # spatial paths off
 
 
 def test_context_blocks_start_as_identity_and_see_the_whole_face():
