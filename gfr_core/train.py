@@ -112,6 +112,7 @@ class RestorerConfig:
     detail_channels: int = 32  # width of the full-resolution DetailHead (0: the released GFPGAN layout)
     detail_blocks: int = 0  # ContextBlocks in the DetailHead (--init from a restorer with fewer starts them at zero)
     init: str | None = None  # start a new run from these restorer weights; only the DetailHead may be missing
+    trainable: str = "all"  # 'all', or 'detail': only the DetailHead trains (U-Net and decoder run without gradients)
     # Architecture when there is no prior to copy it from (use_prior=False without --prior).
     arch: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +124,7 @@ def _device(name: str) -> torch.device:
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
+TRAINABLE = ("all", "detail")
 
 
 def _autocast(dev: torch.device, precision: str) -> torch.autocast:
@@ -351,8 +353,15 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     """Train (or resume) the GFPGAN-style restorer; returns the exported checkpoint path."""
     from .hub import load_model
 
+    if cfg.trainable not in TRAINABLE:
+        raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {cfg.trainable!r}")
+    if cfg.trainable == "detail" and cfg.detail_channels <= 0:
+        raise ValueError("trainable='detail' needs a DetailHead: set detail_channels > 0")
     dev = _device(cfg.device)
     amp = _autocast(dev, cfg.precision)
+    # The batch-folded modulated conv is ~10 % faster in training on CPU (3.4 vs 3.7 s per batch of 32,
+    # embedded restorer, two AVX2 threads); the shared-weight one suits GPUs. Same result up to rounding.
+    fused = dev.type == "cpu"
     perceptual = None
     if cfg.w_perceptual > 0:  # before anything slow: a missing weights file fails at once
         from .perceptual import VGGPerceptualLoss
@@ -384,7 +393,8 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     R_ema = copy.deepcopy(R).eval().requires_grad_(False)
     size = arch["out_size"]
     D = StyleGAN2Discriminator(size=size, narrow=arch["narrow"]).to(dev)
-    params = [p for p in R.parameters() if p.requires_grad]
+    head_only = cfg.trainable == "detail"
+    params = [p for p in (R.detail if head_only else R).parameters() if p.requires_grad]
     opt_r = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
     ds = _DegradedFaces(_faces(cfg.data, "train", cfg.zoom, cfg.limit, cfg.prealigned), size, cfg.degradation, cfg.seed)
@@ -398,6 +408,9 @@ def train_restorer(cfg: RestorerConfig) -> Path:
             was = f"a DetailHead with {blocks} blocks" if saved_head else "no DetailHead"
             raise ValueError(f"{state_path} was trained with {was}; rerun with the same --detail-channels / --detail-blocks "
                              "or start a new --out with --init")
+        if st.get("trainable", "all") != cfg.trainable:  # the optimizer state covers other parameters
+            raise ValueError(f"{state_path} was trained with trainable={st.get('trainable', 'all')!r}; rerun with the same "
+                             "--trainable or start a new --out with --init")
         R.load_state_dict(st["R"])
         R_ema.load_state_dict(st.get("R_ema", st["R"]))  # states written before the EMA existed
         D.load_state_dict(st["D"])
@@ -430,12 +443,15 @@ def train_restorer(cfg: RestorerConfig) -> Path:
                 g["lr"] = lr
         R.train()
         with amp:
-            latents, conditions, rgbs, features = R.encode(lq, return_rgb=True)
-            out_img = R.refine(lq, R.decode(latents, conditions, noise_mode="random", fused=False), features).float()
+            with torch.set_grad_enabled(not head_only):
+                latents, conditions, rgbs, features = R.encode(lq, return_rgb=not head_only)
+                img = R.decode(latents, conditions, noise_mode="random", fused=fused)
+            out_img = R.refine(lq, img, features).float()
             losses = dict(l1=F.l1_loss(out_img, gt))
             if cfg.w_psnr > 0:
                 losses["psnr"] = psnr_loss(out_img, gt)
-            losses["pyramid"] = sum(F.l1_loss(r.float(), F.interpolate(gt, size=r.shape[-2:], mode="area")) for r in rgbs) / len(rgbs)
+            if not head_only:  # the auxiliary images come from the U-Net
+                losses["pyramid"] = sum(F.l1_loss(r.float(), F.interpolate(gt, size=r.shape[-2:], mode="area")) for r in rgbs) / len(rgbs)
             if use_d:
                 logits, f_fake = D(out_img, return_features=True)
                 with torch.no_grad():
@@ -481,7 +497,8 @@ def train_restorer(cfg: RestorerConfig) -> Path:
 def _save_restorer(out: Path, R, R_ema, D, opt_r, opt_d, step, images, elapsed, cfg: RestorerConfig, dev, stats, arch, n_faces) -> Path:
     """Save the resumable state and export the EMA weights as ``restorer.safetensors``."""
     _save_state(out / "state.pt", dict(R=R.state_dict(), R_ema=R_ema.state_dict(), D=D.state_dict(), opt_r=opt_r.state_dict(),
-                                       opt_d=opt_d.state_dict(), step=step, images=images, elapsed=elapsed))
+                                       opt_d=opt_d.state_dict(), step=step, images=images, elapsed=elapsed,
+                                       trainable=cfg.trainable))
     record = dict(config=asdict(cfg), arch=arch, step=step, images_seen=images, epochs=round(images / max(1, n_faces), 2),
                   train_seconds=round(elapsed, 1), hardware=_hardware(dev), torch=torch.__version__, last_losses=stats)
     (out / "training.json").write_text(json.dumps(record, indent=1))

@@ -114,6 +114,31 @@ def test_restorer_init_adds_a_detail_head(aligned_folder, tmp_path):
                                            detail_channels=4))
 
 
+def test_trainable_detail_trains_only_the_head(aligned_folder, tmp_path):
+    """trainable='detail' (blocks added with --init): only DetailHead weights move; its state resumes only that way."""
+    torch.manual_seed(0)
+    prior = train_prior(_tiny_prior(aligned_folder, tmp_path / "prior", 1))
+    base = RestorerConfig(data=str(aligned_folder), out=str(tmp_path / "r0"), prior=str(prior), batch=4, steps=2,
+                          prealigned=True, device="cpu", w_adv=0.0, w_fm=0.0, detail_channels=8, detail_blocks=1, ema_beta=0.0)
+    src = load_model(train_restorer(base)).state_dict()
+    cfg = dataclasses.replace(base, out=str(tmp_path / "r1"), init=str(tmp_path / "r0" / "restorer.safetensors"), detail_blocks=2,
+                              trainable="detail", w_l1=0.0, w_psnr=0.025, lr=1e-2)
+    after = load_model(train_restorer(cfg)).state_dict()
+    rec = json.loads((tmp_path / "r1" / "training.json").read_text())
+    assert rec["step"] == 2 and set(rec["last_losses"]) == {"l1", "psnr"}, rec  # no pyramid loss: the U-Net is frozen
+    moved = {k for k, v in after.items() if k not in src or not torch.equal(src[k], v)}
+    assert moved and all(k.startswith("detail.") for k in moved), sorted(moved)[:5]
+    assert any(k.startswith("detail.blocks.1.") and "conv_b" in k for k in moved)  # the added block trained from zero
+    assert any(k.startswith("detail.blocks.0.") for k in moved)  # and so did the copied one
+    with pytest.raises(ValueError, match="trainable='detail'"):  # its optimizer state covers only the head
+        train_restorer(dataclasses.replace(cfg, trainable="all", steps=3))
+    assert load_model(train_restorer(dataclasses.replace(cfg, steps=3))).state_dict().keys() == after.keys()  # resumes the same way
+    with pytest.raises(ValueError, match="trainable must be one of"):
+        train_restorer(dataclasses.replace(cfg, trainable="encoder"))
+    with pytest.raises(ValueError, match="needs a DetailHead"):
+        train_restorer(dataclasses.replace(cfg, out=str(tmp_path / "r2"), detail_channels=0, detail_blocks=0))
+
+
 def test_no_prior_ablation_trains_its_decoder(aligned_folder, tmp_path):
     arch = _TINY_GFPGAN
     cfg = RestorerConfig(data=str(aligned_folder), out=str(tmp_path / "np"), prior=None, use_prior=False, arch=arch,
