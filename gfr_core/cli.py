@@ -139,10 +139,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cls = PriorConfig if args.what == "prior" else RestorerConfig
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
     kw.update(data=args.data, out=args.out)
-    if args.what == "prior":
-        path = train_prior(PriorConfig(**kw))
-    else:
-        path = train_restorer(RestorerConfig(**kw))
+    try:
+        path = train_prior(PriorConfig(**kw)) if args.what == "prior" else train_restorer(RestorerConfig(**kw))
+    except ValueError as exc:  # the trainers raise ValueError for settings, data and states that do not fit
+        raise UserError(str(exc)) from exc
     print(f"saved {path}")
     return 0
 

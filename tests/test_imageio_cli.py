@@ -155,6 +155,15 @@ def test_cli_user_errors_are_one_line(tmp_path):
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "unknown device 'gpu'" in res.stderr, res.stderr
 
 
+def test_cli_train_setting_errors_are_one_line(tmp_path, capsys):
+    from gfr_core.cli import main
+
+    rc = main(["train", "restorer", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--trainable", "encoder"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "trainable must be one of all, detail" in err, err
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
     import torch
 
