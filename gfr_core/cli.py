@@ -132,10 +132,8 @@ def _dataclass_args(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ())
 def _cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .train import PRECISIONS, PriorConfig, RestorerConfig, train_prior, train_restorer
+    from .train import PriorConfig, RestorerConfig, train_prior, train_restorer
 
-    if args.precision not in PRECISIONS:
-        raise UserError(f"--precision {args.precision}: use one of {', '.join(PRECISIONS)}")
     cls = PriorConfig if args.what == "prior" else RestorerConfig
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
     kw.update(data=args.data, out=args.out)

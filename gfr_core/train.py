@@ -408,8 +408,9 @@ def train_restorer(cfg: RestorerConfig) -> Path:
             was = f"a DetailHead with {blocks} blocks" if saved_head else "no DetailHead"
             raise ValueError(f"{state_path} was trained with {was}; rerun with the same --detail-channels / --detail-blocks "
                              "or start a new --out with --init")
-        if st.get("trainable", "all") != cfg.trainable:  # the optimizer state covers other parameters
-            raise ValueError(f"{state_path} was trained with trainable={st.get('trainable', 'all')!r}; rerun with the same "
+        saved = st.get("trainable", "all")
+        if saved != cfg.trainable:  # the optimizer state covers other parameters
+            raise ValueError(f"{state_path} was trained with trainable={saved!r}; rerun with the same "
                              "--trainable or start a new --out with --init")
         R.load_state_dict(st["R"])
         R_ema.load_state_dict(st.get("R_ema", st["R"]))  # states written before the EMA existed
