@@ -1,7 +1,8 @@
 """Training of the embedded models: a StyleGAN2 prior, then a GFPGAN-style restorer on top of it.
 
 Both loops run in resumable chunks (``minutes``): state is saved atomically to ``out/state.pt`` and a run
-restarted with the same ``out`` continues where it stopped. The same code runs a few-step smoke
+restarted with the same ``out`` continues where it stopped. Ctrl-C or SIGTERM ends a chunk early: the step in
+progress finishes and the state is saved (a second signal stops at once, losing the steps since the last save). The same code runs a few-step smoke
 configuration on CPU (tests) and the real configuration on a GPU (bf16 autocast) or, slowly, on CPU.
 
 * Prior: non-saturating logistic GAN loss, lazy R1 on reals, style-mixing regularisation, EMA generator.
@@ -19,13 +20,17 @@ configuration on CPU (tests) and the real configuration on a GPU (bf16 autocast)
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import math
 import os
 import platform
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -144,6 +149,33 @@ def _ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
             be.copy_(b)
 
 
+@contextlib.contextmanager
+def _stop_on_signal() -> Iterator[threading.Event]:
+    """Turn the first SIGINT / SIGTERM into a request to stop after the current step (and save).
+
+    Yields the event the training loop checks. A second signal raises KeyboardInterrupt as usual. Outside the
+    main thread (where handlers cannot be installed) the event is never set.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.warning("%s: stopping after this step and saving the state (send it again to stop at once, unsaved)",
+                    signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def _save_state(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -225,42 +257,43 @@ def train_prior(cfg: PriorConfig) -> Path:
     t0 = time.time()
     bar = tqdm(total=None, desc="prior", unit="step", initial=step, mininterval=10, disable=None)
     stats: dict[str, float] = {}
-    while step < cfg.steps and (time.time() - t0) < cfg.minutes * 60:
-        real = next(data).to(dev)
-        # Discriminator: logistic loss, lazy R1.
-        with amp:
-            with torch.no_grad():
+    with _stop_on_signal() as stop:
+        while step < cfg.steps and (time.time() - t0) < cfg.minutes * 60 and not stop.is_set():
+            real = next(data).to(dev)
+            # Discriminator: logistic loss, lazy R1.
+            with amp:
+                with torch.no_grad():
+                    fake = G.synthesis(sample_ws(cfg.batch), noise_mode="random", fused=False)
+                loss_d = F.softplus(D(fake.float())).mean() + F.softplus(-D(real)).mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            if step % cfg.r1_every == 0:
+                real_r = real.detach().requires_grad_(True)
+                (grad,) = torch.autograd.grad(D(real_r).sum(), real_r, create_graph=True)
+                r1 = grad.square().sum(dim=(1, 2, 3)).mean()
+                (cfg.r1_gamma / 2 * r1 * cfg.r1_every).backward()
+                stats["r1"] = float(r1.detach())
+            opt_d.step()
+            # Generator: non-saturating loss.
+            with amp:
                 fake = G.synthesis(sample_ws(cfg.batch), noise_mode="random", fused=False)
-            loss_d = F.softplus(D(fake.float())).mean() + F.softplus(-D(real)).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        if step % cfg.r1_every == 0:
-            real_r = real.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(D(real_r).sum(), real_r, create_graph=True)
-            r1 = grad.square().sum(dim=(1, 2, 3)).mean()
-            (cfg.r1_gamma / 2 * r1 * cfg.r1_every).backward()
-            stats["r1"] = float(r1.detach())
-        opt_d.step()
-        # Generator: non-saturating loss.
-        with amp:
-            fake = G.synthesis(sample_ws(cfg.batch), noise_mode="random", fused=False)
-            loss_g = F.softplus(-D(fake.float())).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        _ema(G_ema, G, beta)
-        step += 1
-        images += cfg.batch
-        stats.update(loss_d=float(loss_d.detach()), loss_g=float(loss_g.detach()))
-        bar.update(1)
-        if step % 50 == 0:
-            bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
-        if not all(math.isfinite(v) for v in stats.values()):
-            raise FloatingPointError(f"prior training diverged at step {step}: {stats}")
-        if step % cfg.sample_every == 0:
-            _write_samples(G_ema, fixed_z, out / f"samples-{step:07d}.png")
-        if step % cfg.ckpt_every == 0:
-            _save_prior(out, G, D, G_ema, opt_g, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats)
+                loss_g = F.softplus(-D(fake.float())).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            _ema(G_ema, G, beta)
+            step += 1
+            images += cfg.batch
+            stats.update(loss_d=float(loss_d.detach()), loss_g=float(loss_g.detach()))
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
+            if not all(math.isfinite(v) for v in stats.values()):
+                raise FloatingPointError(f"prior training diverged at step {step}: {stats}")
+            if step % cfg.sample_every == 0:
+                _write_samples(G_ema, fixed_z, out / f"samples-{step:07d}.png")
+            if step % cfg.ckpt_every == 0:
+                _save_prior(out, G, D, G_ema, opt_g, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats)
     bar.close()
     _write_samples(G_ema, fixed_z, out / "samples-latest.png")
     return _save_prior(out, G, D, G_ema, opt_g, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats)
@@ -430,67 +463,68 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     bar = tqdm(total=None, desc="restorer" + ("" if cfg.use_prior else " (no prior)"), unit="step", initial=step, mininterval=10, disable=None)
     stats: dict[str, float] = {}
     it = iter(loader)
-    while step < cfg.steps and (time.time() - t0) < cfg.minutes * 60:
-        try:
-            lq, gt = next(it)
-        except StopIteration:
-            ds.epoch += 1
-            it = iter(loader)
-            lq, gt = next(it)
-        lq, gt = lq.to(dev), gt.to(dev)
-        if cfg.anneal:
-            lr = 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, (time.time() - t0) / (cfg.minutes * 60))))
-            for g in opt_r.param_groups:
-                g["lr"] = lr
-        R.train()
-        with amp:
-            with torch.set_grad_enabled(not head_only):
-                latents, conditions, rgbs, features = R.encode(lq, return_rgb=not head_only)
-                img = R.decode(latents, conditions, noise_mode="random", fused=fused)
-            out_img = R.refine(lq, img, features).float()
-            losses = dict(l1=F.l1_loss(out_img, gt))
-            if cfg.w_psnr > 0:
-                losses["psnr"] = psnr_loss(out_img, gt)
-            if not head_only:  # the auxiliary images come from the U-Net
-                losses["pyramid"] = sum(F.l1_loss(r.float(), F.interpolate(gt, size=r.shape[-2:], mode="area")) for r in rgbs) / len(rgbs)
-            if use_d:
-                logits, f_fake = D(out_img, return_features=True)
-                with torch.no_grad():
-                    _, f_real = D(gt, return_features=True)
-                losses["adv"] = F.softplus(-logits).mean()
-                losses["fm"] = sum(F.l1_loss(a, b) for a, b in zip(f_fake, f_real)) / len(f_fake)
-            if perceptual is not None:
-                losses["perceptual"] = perceptual(out_img, gt)
-            if arcface is not None:
-                with torch.no_grad():
-                    id_gt = arcface(to_identity_input(gt, arcface.size))
-                losses["identity"] = F.l1_loss(arcface(to_identity_input(out_img, arcface.size)), id_gt)
-            weights = dict(l1=cfg.w_l1, pyramid=cfg.w_pyramid, psnr=cfg.w_psnr, adv=cfg.w_adv, fm=cfg.w_fm, perceptual=cfg.w_perceptual,
-                           identity=cfg.w_identity)
-            loss = sum(weights[k] * v for k, v in losses.items())
-        opt_r.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_r.step()
-        if cfg.ema_beta > 0:
-            _ema(R_ema, R, cfg.ema_beta)
-        else:
-            R_ema.load_state_dict(R.state_dict())
-        if use_d:
+    with _stop_on_signal() as stop:
+        while step < cfg.steps and (time.time() - t0) < cfg.minutes * 60 and not stop.is_set():
+            try:
+                lq, gt = next(it)
+            except StopIteration:
+                ds.epoch += 1
+                it = iter(loader)
+                lq, gt = next(it)
+            lq, gt = lq.to(dev), gt.to(dev)
+            if cfg.anneal:
+                lr = 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, (time.time() - t0) / (cfg.minutes * 60))))
+                for g in opt_r.param_groups:
+                    g["lr"] = lr
+            R.train()
             with amp:
-                losses["loss_d"] = F.softplus(D(out_img.detach())).mean() + F.softplus(-D(gt)).mean()
-            opt_d.zero_grad(set_to_none=True)
-            losses["loss_d"].backward()
-            opt_d.step()
-        step += 1
-        images += cfg.batch
-        stats = {k: float(v.detach()) for k, v in losses.items()}
-        if not all(math.isfinite(v) for v in stats.values()):
-            raise FloatingPointError(f"restorer training diverged at step {step}: {stats}")
-        bar.update(1)
-        if step % 50 == 0:
-            bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
-        if step % cfg.ckpt_every == 0:
-            _save_restorer(out, R, R_ema, D, opt_r, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats, arch, len(ds))
+                with torch.set_grad_enabled(not head_only):
+                    latents, conditions, rgbs, features = R.encode(lq, return_rgb=not head_only)
+                    img = R.decode(latents, conditions, noise_mode="random", fused=fused)
+                out_img = R.refine(lq, img, features).float()
+                losses = dict(l1=F.l1_loss(out_img, gt))
+                if cfg.w_psnr > 0:
+                    losses["psnr"] = psnr_loss(out_img, gt)
+                if not head_only:  # the auxiliary images come from the U-Net
+                    losses["pyramid"] = sum(F.l1_loss(r.float(), F.interpolate(gt, size=r.shape[-2:], mode="area")) for r in rgbs) / len(rgbs)
+                if use_d:
+                    logits, f_fake = D(out_img, return_features=True)
+                    with torch.no_grad():
+                        _, f_real = D(gt, return_features=True)
+                    losses["adv"] = F.softplus(-logits).mean()
+                    losses["fm"] = sum(F.l1_loss(a, b) for a, b in zip(f_fake, f_real)) / len(f_fake)
+                if perceptual is not None:
+                    losses["perceptual"] = perceptual(out_img, gt)
+                if arcface is not None:
+                    with torch.no_grad():
+                        id_gt = arcface(to_identity_input(gt, arcface.size))
+                    losses["identity"] = F.l1_loss(arcface(to_identity_input(out_img, arcface.size)), id_gt)
+                weights = dict(l1=cfg.w_l1, pyramid=cfg.w_pyramid, psnr=cfg.w_psnr, adv=cfg.w_adv, fm=cfg.w_fm, perceptual=cfg.w_perceptual,
+                               identity=cfg.w_identity)
+                loss = sum(weights[k] * v for k, v in losses.items())
+            opt_r.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_r.step()
+            if cfg.ema_beta > 0:
+                _ema(R_ema, R, cfg.ema_beta)
+            else:
+                R_ema.load_state_dict(R.state_dict())
+            if use_d:
+                with amp:
+                    losses["loss_d"] = F.softplus(D(out_img.detach())).mean() + F.softplus(-D(gt)).mean()
+                opt_d.zero_grad(set_to_none=True)
+                losses["loss_d"].backward()
+                opt_d.step()
+            step += 1
+            images += cfg.batch
+            stats = {k: float(v.detach()) for k, v in losses.items()}
+            if not all(math.isfinite(v) for v in stats.values()):
+                raise FloatingPointError(f"restorer training diverged at step {step}: {stats}")
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()})
+            if step % cfg.ckpt_every == 0:
+                _save_restorer(out, R, R_ema, D, opt_r, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats, arch, len(ds))
     bar.close()
     return _save_restorer(out, R, R_ema, D, opt_r, opt_d, step, images, elapsed + time.time() - t0, cfg, dev, stats, arch, len(ds))
 

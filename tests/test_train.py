@@ -190,3 +190,43 @@ def test_bf16_training_on_cpu(aligned_folder, tmp_path):
     assert rec["step"] == 2 and all(np.isfinite(v) for v in rec["last_losses"].values()), rec
     assert any(not torch.equal(v, after[k]) for k, v in before.items() if not k.startswith("stylegan_decoder."))
     assert all(after[k].dtype == torch.float32 for k in after)  # autocast: the weights themselves stay fp32
+
+
+def _signal_on_call(n: int, sig: int, fn):
+    """Wrap ``fn`` so that its n-th call first sends ``sig`` to this process (mid training step)."""
+    import signal
+
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            signal.raise_signal(sig)
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def test_a_signal_stops_training_after_the_step_and_saves(aligned_folder, tmp_path, monkeypatch):
+    """SIGTERM (restorer) or Ctrl-C (prior) in step 3: that step finishes, the state of step 3 is saved and
+    resumable, and the process's own handlers are back afterwards."""
+    import signal
+
+    import gfr_core.train as train
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(train, "psnr_loss", _signal_on_call(3, signal.SIGTERM, train.psnr_loss))
+    cfg = RestorerConfig(data=str(aligned_folder), out=str(tmp_path / "r"), prior=None, use_prior=False, arch=_TINY_GFPGAN,
+                         batch=4, steps=1000, ckpt_every=1000, prealigned=True, device="cpu", w_l1=0.0, w_psnr=0.02,
+                         w_adv=0.0, w_fm=0.0)
+    train_restorer(cfg)
+    assert json.loads((tmp_path / "r" / "training.json").read_text())["step"] == 3
+    assert torch.load(tmp_path / "r" / "state.pt", weights_only=True)["step"] == 3
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+
+    monkeypatch.setattr(train, "_ema", _signal_on_call(3, signal.SIGINT, train._ema))
+    train_prior(dataclasses.replace(_tiny_prior(aligned_folder, tmp_path / "p", 1000), ckpt_every=1000, sample_every=1000))
+    assert json.loads((tmp_path / "p" / "training.json").read_text())["step"] == 3
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+    train_prior(_tiny_prior(aligned_folder, tmp_path / "p", 5))  # resumes from the saved step 3
+    assert json.loads((tmp_path / "p" / "training.json").read_text())["step"] == 5
