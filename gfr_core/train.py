@@ -2,8 +2,9 @@
 
 Both loops run in resumable chunks (``minutes``): state is saved atomically to ``out/state.pt`` and a run
 restarted with the same ``out`` continues where it stopped. Ctrl-C or SIGTERM ends a chunk early: the step in
-progress finishes and the state is saved (a second signal stops at once, losing the steps since the last save). The same code runs a few-step smoke
-configuration on CPU (tests) and the real configuration on a GPU (bf16 autocast) or, slowly, on CPU.
+progress finishes and the state is saved (a second signal stops at once, losing the steps since the last
+save). The same code runs a few-step smoke configuration on CPU (tests) and the real configuration on a GPU
+(bf16 autocast) or, slowly, on CPU.
 
 * Prior: non-saturating logistic GAN loss, lazy R1 on reals, style-mixing regularisation, EMA generator.
 * Restorer: the prior's EMA generator becomes GFPGAN's frozen decoder; the U-Net learns w+ and the SFT
