@@ -192,6 +192,23 @@ def test_bf16_training_on_cpu(aligned_folder, tmp_path):
     assert all(after[k].dtype == torch.float32 for k in after)  # autocast: the weights themselves stay fp32
 
 
+def test_bf16_on_a_cpu_without_native_bf16_warns(monkeypatch, caplog):
+    """Emulated bf16 (no AVX-512-BF16, no AMX) is slower than fp32: asking for it says so; native bf16 is quiet."""
+    import platform
+
+    from gfr_core.train import _autocast
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    for native, warns in ((False, True), (True, False)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="gfr_core.train"):
+            assert _autocast(torch.device("cpu"), "bf16")._enabled
+            _autocast(torch.device("cpu"), "fp32")  # fp32 never warns
+        assert any("--precision fp32" in r.getMessage() for r in caplog.records) == warns, caplog.text
+
+
 def _signal_on_call(n: int, sig: int, fn):
     """Wrap ``fn`` so that its n-th call first sends ``sig`` to this process (mid training step)."""
     import signal
