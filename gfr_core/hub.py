@@ -444,7 +444,9 @@ _SG2_PAPER = "Karras, Laine, Aittala, Hellsten, Lehtinen, Aila. Analyzing and Im
 _GFPGAN_CLEAN = dict(out_size=512, num_style_feat=512, channel_multiplier=2, narrow=1.0, sft_half=True, flavour="clean")
 # The official files are GitHub release assets; the Hub copies below are mirrors. Repo ids and revisions
 # could not be resolved from the offline development machines: pin each revision to a commit hash and
-# fill in the missing sha256 values on first download (the loader logs the computed digest).
+# fill in the missing sha256 values on first download (the loader logs the computed digest). The pinned
+# digests and sizes are those of the GitHub release assets (GFPGAN v1.3.0 / v1.3.4, facexlib v0.1.0), as
+# published by several independent downloaders; a mirror must serve the same bytes.
 _GFPGAN_REPO = "gmk123/GFPGAN"  # community mirror of the TencentARC/GFPGAN release files
 _GPEN_REPO = "gfr-project/face-priors"  # project mirror for GPEN and StyleGAN2 files
 _SG2_REPO = _GPEN_REPO
@@ -471,6 +473,8 @@ for _card in (
         task="restore",
         repo_id=_GFPGAN_REPO,
         filename="GFPGANv1.3.pth",
+        sha256="c953a88f2727c85c3d9ae72e2bd4846bbaf59fe6972ad94130e23e7017524a70",
+        size_bytes=348_632_874,
         converter="gfpgan_clean",
         license="Apache-2.0 (TencentARC/GFPGAN); trained on FFHQ (CC BY-NC-SA 4.0)",
         paper=_GFPGAN_PAPER,
@@ -555,6 +559,8 @@ for _card in (
         task="detect",
         repo_id="camenduru/facexlib",
         filename="detection_Resnet50_Final.pth",
+        sha256="6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d",
+        size_bytes=109_497_761,
         converter="retinaface",
         license="MIT (biubug6/Pytorch_Retinaface, xinntao/facexlib); trained on WIDER FACE (research use)",
         paper="Deng, Guo, Ververas, Kotsia, Zafeiriou. RetinaFace: Single-shot Multi-level Face Localisation in the Wild. CVPR 2020",

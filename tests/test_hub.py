@@ -171,6 +171,9 @@ def test_registry_contents_and_frozen_cards():
     card = get_card("gfpgan-v1.4")
     assert card.sha256 == "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad"
     assert card.size_bytes == 348_632_874
+    assert get_card("gfpgan-v1.3").sha256 == "c953a88f2727c85c3d9ae72e2bd4846bbaf59fe6972ad94130e23e7017524a70"
+    assert get_card("gfpgan-v1.3").size_bytes == card.size_bytes  # same architecture, same byte count
+    assert get_card("retinaface-r50").size_bytes == 109_497_761
     with pytest.raises(dataclasses.FrozenInstanceError):
         card.name = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
