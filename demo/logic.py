@@ -16,11 +16,20 @@ import gradio as gr
 import numpy as np
 import torch
 
-from gfr_core import FaceRestorer, ImageInputError, ModelUnavailableError, get_card, list_models, load_model, read_image, write_image
+from gfr_core import (
+    FaceRestorer,
+    ImageInputError,
+    ModelUnavailableError,
+    get_card,
+    list_models,
+    load_model,
+    read_image,
+    write_image,
+)
 from gfr_core import analysis as an
-from gfr_core import degrade as dg
-from gfr_core.evaluate import face_landmarks, landmark_distance, psnr, ssim
-from gfr_core.face import detect_faces
+from gfr_core import evaluate as ev
+from gfr_core.face import align_face, detect_faces
+from gfr_core.hub import DEFAULT_MODEL
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -37,7 +46,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "embedded"
 PRIOR_MODEL = "embedded-prior"
 TMP = Path(tempfile.mkdtemp(prefix="gfr-app-"))  # every file the app writes lives here
 
@@ -116,15 +124,21 @@ def restore_photo(path, model, fidelity, upscale, only_center, aligned, progress
     progress(0.2, desc=f"loading {model}")
     restorer = get_restorer(model)
     progress(0.4, desc="detecting and restoring faces")
-    res = restorer(img, upscale=float(upscale), fidelity=float(fidelity), only_center_face=bool(only_center), aligned=bool(aligned))
+    res = restorer(
+        img, upscale=float(upscale), fidelity=float(fidelity), only_center_face=bool(only_center), aligned=bool(aligned)
+    )
     if not res.faces:
-        raise gr.Error("No face found in this photo. Try a larger or sharper face, or tick 'aligned input' for a face crop.")
+        raise gr.Error(
+            "No face found in this photo. Try a larger or sharper face, or tick 'aligned input' for a face crop."
+        )
     progress(0.9, desc="preparing the outputs")
     out = res.image if res.image.ndim == 3 else np.repeat(res.image[..., None], 3, axis=2)
     shown = out[..., :3]
     before = cv2.resize(img.rgb, (shown.shape[1], shown.shape[0]), interpolation=cv2.INTER_LANCZOS4)
-    gallery = [(np.concatenate([f.aligned, f.restored], axis=1), f"face {i + 1}: input | restored (score {f.score:.2f})")
-               for i, f in enumerate(res.faces)]
+    gallery = [
+        (np.concatenate([f.aligned, f.restored], axis=1), f"face {i + 1}: input | restored (score {f.score:.2f})")
+        for i, f in enumerate(res.faces)
+    ]
     dst = TMP / f"restored-{abs(hash((path, model, fidelity, upscale))) % 10**8}.png"
     write_image(dst, res.image, overwrite=True)
     status = f"{len(res.faces)} face(s) restored with {model}; output {res.image.shape[1]}x{res.image.shape[0]}"
@@ -175,9 +189,14 @@ def project_face(path, model, mix_seed, group):
     mine_then_other[:, idx] = other[:, idx]
     other_then_mine = other.clone()
     other_then_mine[:, idx] = ws[:, idx]
-    row = np.concatenate([res.faces[0].aligned[None], an.synthesize(G, torch.cat([ws, other, mine_then_other, other_then_mine]))])
-    caption = (f"input | your w+ through the bare prior | sample {int(mix_seed)} | yours with its {group} styles | "
-               f"sample with your {group} styles. w+ norm per layer: " + ", ".join(f"{float(v):.1f}" for v in ws[0].norm(dim=1)))
+    row = np.concatenate(
+        [res.faces[0].aligned[None], an.synthesize(G, torch.cat([ws, other, mine_then_other, other_then_mine]))]
+    )
+    caption = (
+        f"input | your w+ through the bare prior | sample {int(mix_seed)} | yours with its {group} styles | "
+        f"sample with your {group} styles. w+ norm per layer: "
+        + ", ".join(f"{float(v):.1f}" for v in ws[0].norm(dim=1))
+    )
     return an.tile(_upsize(row), len(row)), caption
 
 
@@ -194,28 +213,34 @@ def degradation_lab(path, blur, down, noise, quality, models, seed):
     if not models:
         raise gr.Error("Pick at least one model to compare.")
     img = _read_upload(path, "clean face")
-    first = get_restorer(models[0])
+    restorers = {name: get_restorer(name) for name in models}
+    first = next(iter(restorers.values()))
     s, zoom = first.face_size, first.crop_zoom
-    dets = detect_faces(img.rgb)
-    from gfr_core.face import align_face
-
-    clean = align_face(img.rgb, dets[0].landmarks, s, zoom=zoom).crop if dets else cv2.resize(img.rgb, (s, s), interpolation=cv2.INTER_AREA)
-    rng = np.random.default_rng(int(seed))
-    x = dg.gaussian_blur(clean, float(blur) * s / 512) if blur > 0 else clean
-    x = dg.downsample(x, float(down)) if down > 1 else x
-    x = dg.add_gaussian_noise(x, float(noise), rng) if noise > 0 else x
-    x = dg.jpeg(x, int(quality))
-    lq = cv2.resize(x, (s, s), interpolation=cv2.INTER_CUBIC)
-    gt_lm = face_landmarks(clean)
-    rows, cells = [], [(clean, "clean"), (lq, "degraded (bicubic)")]
-    for name in models:
-        r = get_restorer(name)
+    for name, r in restorers.items():
         if (r.face_size, r.crop_zoom) != (s, zoom):
             raise gr.Error(f"{name} works at {r.face_size}px; compare models of the same face size ({s}px).")
-        cells.append((r.restore_faces(lq[None])[0], name))
-    for im, name in cells[1:]:
-        lmd = landmark_distance(im, gt_lm, zoom=zoom) if gt_lm is not None else float("nan")
-        rows.append([name, round(psnr(im, clean), 2), round(ssim(im, clean), 4), round(lmd, 3)])
+    dets = detect_faces(img.rgb)
+    clean = (
+        align_face(img.rgb, dets[0].landmarks, s, zoom=zoom).crop
+        if dets
+        else cv2.resize(img.rgb, (s, s), interpolation=cv2.INTER_AREA)
+    )
+    lq = ev.degrade_face(
+        clean,
+        blur=float(blur),
+        downsample=float(down),
+        noise=float(noise),
+        jpeg=int(quality),
+        rng=np.random.default_rng(int(seed)),
+    )
+    outputs = ev.restore_all(restorers, lq[None])
+    gt_lm = ev.face_landmarks(clean)
+    rows, cells = [], [(clean, "clean")]
+    for name, out in outputs.items():
+        label = "degraded (bicubic)" if name == "bicubic" else name
+        im = out[0]
+        cells.append((im, label))
+        lmd = ev.landmark_distance(im, gt_lm, zoom=zoom) if gt_lm is not None else float("nan")
+        rows.append([label, round(ev.psnr(im, clean), 2), round(ev.ssim(im, clean), 4), round(lmd, 3)])
     gallery = [(_upsize(im[None], 256)[0], name) for im, name in cells]
     return gallery, rows
-

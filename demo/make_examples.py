@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gfr_core import load_model, write_image
 from gfr_core import analysis as an
 from gfr_core import degrade as dg
+from gfr_core import load_model, write_image
 from gfr_core.face import detect_faces, face_mask
 
 OUT = Path(__file__).resolve().parent / "examples"
@@ -60,14 +60,23 @@ def main() -> None:
     if len(faces) < 5:
         raise SystemExit(f"only {len(faces)} detectable samples; the prior is not good enough for examples")
     s = faces[0].shape[0]
-    group = compose(faces[:4], [(s // 2 + 10 + i * (s + 20), s // 2 + 20 + (i % 2) * 30) for i in range(4)], (s + 80, 4 * (s + 20) + 20), seed=1)
+    group = compose(
+        faces[:4],
+        [(s // 2 + 10 + i * (s + 20), s // 2 + 20 + (i % 2) * 30) for i in range(4)],
+        (s + 80, 4 * (s + 20) + 20),
+        seed=1,
+    )
     single = compose(faces[4:5], [(s, s)], (2 * s, 2 * s), seed=2)
     for name, img, seed in (("photo-group.png", group, 0), ("photo-single.png", single, 1)):
         rng = np.random.default_rng(seed)
         lq = dg.jpeg(dg.add_gaussian_noise(dg.gaussian_blur(img, 1.2), 4.0, rng), 70)
         write_image(out / name, lq, overwrite=True)
     for i, f in enumerate(faces[5:8]):
-        write_image(out / f"clean-{i}.png", compose([f], [(s // 2 + 16, s // 2 + 16)], (s + 32, s + 32), seed=10 + i), overwrite=True)
+        write_image(
+            out / f"clean-{i}.png",
+            compose([f], [(s // 2 + 16, s // 2 + 16)], (s + 32, s + 32), seed=10 + i),
+            overwrite=True,
+        )
     print(f"wrote examples to {out}")
 
 

@@ -6,11 +6,15 @@ Public API::
     restorer = FaceRestorer.from_pretrained("gfpgan-v1.4")   # Hub download, pinned and sha256-checked
     result = restorer(rgb_uint8)                              # RestoreResult(image, faces, ...)
 
-Submodules ``analysis`` (prior exploration), ``degrade`` (degradation model) and ``evaluate`` (metrics)
-are public too; the notebooks use nothing else.
+Submodules ``analysis`` (prior exploration), ``degrade`` (degradation model, :mod:`gfr_core.data.degrade`)
+and ``evaluate`` (metrics, :mod:`gfr_core.metrics`) are public too; the notebooks use nothing else.
+The folders, one layer each: ``nn`` -> ``models`` -> ``hub``; ``io``, ``face`` -> ``restore``;
+``data``, ``metrics``, ``training``, ``analysis``; ``tools`` (CLI, bench, verify).
 """
 
-from . import analysis, degrade, evaluate
+from . import analysis
+from . import metrics as evaluate
+from .data import degrade
 from .face import Detection, detect_faces
 from .hub import (
     ChecksumError,
@@ -25,7 +29,7 @@ from .hub import (
     model_card,
     save_checkpoint,
 )
-from .imageio import ImageInputError, LoadedImage, read_image, write_image
+from .io import ImageInputError, LoadedImage, read_image, write_image
 from .models import GFPGAN, GPEN, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
 from .restore import DEFAULT_FIDELITY, FaceRestorer, FaceResult, RestoreResult
 

@@ -61,13 +61,17 @@ def val_faces(n):
 
 def nb_latents() -> list:
     return [
-        new_markdown_cell("# 01 · Latent codes of the facial prior\n\nHow StyleGAN2's Z and W spaces differ, where the w+ codes a "
-                          "restorer predicts for real degraded faces sit relative to the prior, and which directions of W "
-                          "change a face."),
+        new_markdown_cell(
+            "# 01 · Latent codes of the facial prior\n\nHow StyleGAN2's Z and W spaces differ, where the w+ codes a "
+            "restorer predicts for real degraded faces sit relative to the prior, and which directions of W "
+            "change a face."
+        ),
         new_code_cell(SETUP),
-        new_markdown_cell("## Samples and the truncation trick\nψ interpolates each w towards the mean latent w̄: ψ=0 gives the "
-                          "mean face, ψ=1 the untruncated distribution."),
-        new_code_cell('''\
+        new_markdown_cell(
+            "## Samples and the truncation trick\nψ interpolates each w towards the mean latent w̄: ψ=0 gives the "
+            "mean face, ψ=1 the untruncated distribution."
+        ),
+        new_code_cell("""\
 seeds = list(range(6))
 psis = [0.0, 0.25, 0.5, 0.75, 1.0]
 rows = [an.synthesize(G, an.sample_latents(G, seeds, psi=p)) for p in psis]
@@ -75,10 +79,12 @@ grid = an.tile(np.concatenate(rows), len(seeds))
 show(grid, "Truncation sweep: rows ψ = " + ", ".join(map(str, psis)),
      "Each column is one seed. Look at how variety (pose, colour, identity) collapses to the mean face as ψ→0.")
 mean_face = an.synthesize(G, G.broadcast(G.w_avg[None]))[0]
-show(mean_face, "The mean latent w̄ rendered", size=3)'''),
-        new_markdown_cell("## The distribution of W versus Z\nZ is an isotropic Gaussian; the mapping network warps it. "
-                          "W is far from isotropic: a few principal directions carry most of its variance."),
-        new_code_cell('''\
+show(mean_face, "The mean latent w̄ rendered", size=3)"""),
+        new_markdown_cell(
+            "## The distribution of W versus Z\nZ is an isotropic Gaussian; the mapping network warps it. "
+            "W is far from isotropic: a few principal directions carry most of its variance."
+        ),
+        new_code_cell("""\
 n = 512 if FAST else 4096
 z = torch.randn(n, G.style_dim, generator=torch.Generator().manual_seed(0))
 with torch.no_grad():
@@ -97,11 +103,13 @@ ax[1].set_xlabel("principal components"); ax[1].set_ylabel("cumulative explained
 ax[2].scatter(pz[:, 0], pz[:, 1], s=3, alpha=.4, label="Z"); ax[2].scatter(pw[:, 0] / pw.std(), pw[:, 1] / pw.std(), s=3, alpha=.4, label="W (scaled)")
 ax[2].set_xlabel("PC1"); ax[2].set_ylabel("PC2"); ax[2].legend(); ax[2].set_title("2-D PCA")
 plt.suptitle("Z vs W: W concentrates its variance in few directions"); plt.show()
-print(f"variance in the top 10 PCs: Z {ev_z[:10].sum():.1%}, W {ev_w[:10].sum():.1%}")'''),
-        new_markdown_cell("## Where restored faces sit: predicted w+ against the prior's W\nFor degraded faces, the "
-                          "restorer's U-Net predicts one w per layer. We measure each layer's distance to the W "
-                          "distribution in units of the typical distance of a real w sample (1.0 = as far as a typical sample)."),
-        new_code_cell('''\
+print(f"variance in the top 10 PCs: Z {ev_z[:10].sum():.1%}, W {ev_w[:10].sum():.1%}")"""),
+        new_markdown_cell(
+            "## Where restored faces sit: predicted w+ against the prior's W\nFor degraded faces, the "
+            "restorer's U-Net predicts one w per layer. We measure each layer's distance to the W "
+            "distribution in units of the typical distance of a real w sample (1.0 = as far as a typical sample)."
+        ),
+        new_code_cell("""\
 faces, source = val_faces(48 if FAST else 256)
 lq = np.stack([dg.degrade(f, np.random.default_rng(i)) for i, f in enumerate(faces)])
 wp = an.predicted_latents(restorer.model, lq)                    # (N, num_ws, D)
@@ -115,10 +123,12 @@ ax.set_xticks(range(1, len(res) + 1), [f"w{i}\\n{r}px" for i, r in enumerate(res
 ax.set_ylabel("distance to mean(W) / typical"); ax.legend()
 ax.set_title(f"Predicted w+ per layer for degraded faces ({source}, n={len(faces)})")
 plt.show()
-print("median distance per layer:", np.round(np.median(dist, 0), 2))'''),
-        new_markdown_cell("## Interpolation in W versus Z\nLinear paths in W, spherical paths in Z. The mean pixel change "
-                          "between consecutive frames shows how evenly each path moves through image space."),
-        new_code_cell('''\
+print("median distance per layer:", np.round(np.median(dist, 0), 2))"""),
+        new_markdown_cell(
+            "## Interpolation in W versus Z\nLinear paths in W, spherical paths in Z. The mean pixel change "
+            "between consecutive frames shows how evenly each path moves through image space."
+        ),
+        new_code_cell("""\
 pairs = [(1, 2), (3, 4)] if FAST else [(1, 2), (3, 4), (5, 6), (7, 8)]
 steps = 8
 fig, ax = plt.subplots(len(pairs), 1, figsize=(12, 2.2 * len(pairs)))
@@ -130,11 +140,13 @@ for r, (a, b) in enumerate(pairs):
         changes[k].append(np.abs(np.diff(f.astype(float), axis=0)).mean(axis=(1, 2, 3)))
 plt.show()
 for k in changes:
-    c = np.array(changes[k]); print(f"{k}: step-to-step pixel change mean {c.mean():.2f}, unevenness (std/mean) {c.std(1).mean() / c.mean():.2f}")'''),
-        new_markdown_cell("## Principal directions of the style affines (SeFa)\nThe eigenvectors of AᵀA, where A stacks the "
-                          "style affines of every layer, are the directions in W that change the generated image most. "
-                          "Applied to samples, and to restored faces through the restorer's decoder."),
-        new_code_cell('''\
+    c = np.array(changes[k]); print(f"{k}: step-to-step pixel change mean {c.mean():.2f}, unevenness (std/mean) {c.std(1).mean() / c.mean():.2f}")"""),
+        new_markdown_cell(
+            "## Principal directions of the style affines (SeFa)\nThe eigenvectors of AᵀA, where A stacks the "
+            "style affines of every layer, are the directions in W that change the generated image most. "
+            "Applied to samples, and to restored faces through the restorer's decoder."
+        ),
+        new_code_cell("""\
 vals, dirs = an.sefa_directions(G)
 strengths = [-3, -1.5, 0, 1.5, 3]
 base = an.sample_latents(G, [11], psi=0.7)
@@ -149,16 +161,18 @@ wr = an.predicted_latents(restorer.model, lq[:1])
 rows = [an.synthesize(dec, torch.cat([an.apply_direction(wr, dirs_r[k], s * float(typical) / 3) for s in strengths])) for k in range(3)]
 show(an.tile(np.concatenate(rows), len(strengths)), "The same edit on a restored face's w+ (bare decoder, no SFT)",
      "The restorer's predicted code lives in the decoder's W space, so prior directions transfer to restored faces.")
-plt.figure(figsize=(6, 3)); plt.semilogy(vals[:20].numpy(), "o-"); plt.xlabel("direction"); plt.ylabel("eigenvalue"); plt.title("SeFa spectrum"); plt.show()'''),
+plt.figure(figsize=(6, 3)); plt.semilogy(vals[:20].numpy(), "o-"); plt.xlabel("direction"); plt.ylabel("eigenvalue"); plt.title("SeFa spectrum"); plt.show()"""),
     ]
 
 
 def nb_mixing() -> list:
     return [
-        new_markdown_cell("# 02 · Style mixing\n\nWhat the coarse (4–8 px), middle (16–32 px) and fine (≥64 px) layers of the "
-                          "prior control, for samples and for the latents of restored faces."),
+        new_markdown_cell(
+            "# 02 · Style mixing\n\nWhat the coarse (4–8 px), middle (16–32 px) and fine (≥64 px) layers of the "
+            "prior control, for samples and for the latents of restored faces."
+        ),
         new_code_cell(SETUP),
-        new_code_cell('''\
+        new_code_cell("""\
 groups = an.layer_groups(G.num_ws)
 print({k: list(v) for k, v in groups.items()})
 n = 3 if FAST else 4
@@ -167,9 +181,9 @@ cols = an.sample_latents(G, list(range(100, 100 + n)), psi=0.7)
 for name, layers in groups.items():
     if len(layers):
         show(an.style_mixing_grid(G, rows, cols, layers), f"Samples: {name} styles ({list(layers)}) from the top row",
-             "Rows keep their own styles except the named group, copied from the column's sample (top row / left column are the sources).", size=6)'''),
+             "Rows keep their own styles except the named group, copied from the column's sample (top row / left column are the sources).", size=6)"""),
         new_markdown_cell("## Mixing the latents of restored faces"),
-        new_code_cell('''\
+        new_code_cell("""\
 faces, source = val_faces(8)
 lq = np.stack([dg.degrade(f, np.random.default_rng(i)) for i, f in enumerate(faces)])
 dec = restorer.model.stylegan_decoder if hasattr(restorer.model, "stylegan_decoder") else restorer.model.generator
@@ -177,10 +191,12 @@ wr = an.predicted_latents(restorer.model, lq)
 for name, layers in groups.items():
     if len(layers):
         show(an.style_mixing_grid(dec, wr[:n], wr[n:2 * n], layers), f"Restored faces ({source}): {name} styles swapped",
-             "Latents predicted by the restorer, rendered by its decoder without SFT, mixed like samples.", size=6)'''),
-        new_markdown_cell("## What each layer group controls, measured\nFor pairs of samples, replace one group of A's "
-                          "latents by B's and measure the mean absolute pixel change (0–255), globally and in the face centre."),
-        new_code_cell('''\
+             "Latents predicted by the restorer, rendered by its decoder without SFT, mixed like samples.", size=6)"""),
+        new_markdown_cell(
+            "## What each layer group controls, measured\nFor pairs of samples, replace one group of A's "
+            "latents by B's and measure the mean absolute pixel change (0–255), globally and in the face centre."
+        ),
+        new_code_cell("""\
 m = 24 if FAST else 128
 A = an.sample_latents(G, list(range(2000, 2000 + m)), psi=0.8); B = an.sample_latents(G, list(range(3000, 3000 + m)), psi=0.8)
 ia = an.synthesize(G, A).astype(float)
@@ -201,18 +217,20 @@ for j, label in enumerate(["whole image", "face centre", "mean colour shift"]):
 ax.set_xticks(x, list(result)); ax.set_ylabel("mean |Δpixel| (0–255)"); ax.legend()
 ax.set_title(f"Pixel change when one layer group is swapped (n={m} pairs, ±s.e.)"); plt.show()
 for k, v in result.items():
-    print(f"{k:>6}: whole {v[0].mean():.1f}, centre {v[1].mean():.1f}, colour {v[2].mean():.1f}")'''),
+    print(f"{k:>6}: whole {v[0].mean():.1f}, centre {v[1].mean():.1f}, colour {v[2].mean():.1f}")"""),
     ]
 
 
 def nb_ablations() -> list:
     return [
-        new_markdown_cell("# 03 · What the prior contributes: ablations\n\nThe same degraded faces restored by the full model, "
-                          "by the model with its SFT conditions switched off (latents only), with the latents replaced by "
-                          "the mean latent (spatial features only), with a randomly initialised decoder, and by the same "
-                          "architecture trained without the prior. Then the fidelity control swept from 0 to 1."),
+        new_markdown_cell(
+            "# 03 · What the prior contributes: ablations\n\nThe same degraded faces restored by the full model, "
+            "by the model with its SFT conditions switched off (latents only), with the latents replaced by "
+            "the mean latent (spatial features only), with a randomly initialised decoder, and by the same "
+            "architecture trained without the prior. Then the fidelity control swept from 0 to 1."
+        ),
         new_code_cell(SETUP),
-        new_code_cell('''\
+        new_code_cell("""\
 from gfr_core import get_card, list_models
 faces, source = val_faces(32 if FAST else 200)
 lq = np.stack([dg.degrade(f, np.random.default_rng((0, i))) for i, f in enumerate(faces)])
@@ -233,15 +251,17 @@ for name, imgs in outs.items():
 import pandas as pd
 table = pd.DataFrame(rows, columns=["variant", "PSNR dB", "SSIM", "LMD px"]).set_index("variant")
 print(f"{len(faces)} faces ({source}), degradation preset 'gfpgan', seed 0")
-display(table.round(3))'''),
-        new_code_cell('''\
+display(table.round(3))"""),
+        new_code_cell("""\
 k = 6
 names = list(outs)
 grid = np.concatenate([faces[:k]] + [outs[n][:k] for n in names])
 show(an.tile(grid, k), "Rows: clean, " + ", ".join(names),
-     "Look at how much of each face survives: without SFT only the predicted latents drive the prior; with the mean latent only the spatial SFT path does; a random decoder removes the learned prior. The table above gives the numbers.", size=9)'''),
-        new_markdown_cell("## The fidelity control\n0: prior only (SFT off) · 0.5: the model's output · 1: the input face."),
-        new_code_cell('''\
+     "Look at how much of each face survives: without SFT only the predicted latents drive the prior; with the mean latent only the spatial SFT path does; a random decoder removes the learned prior. The table above gives the numbers.", size=9)"""),
+        new_markdown_cell(
+            "## The fidelity control\n0: prior only (SFT off) · 0.5: the model's output · 1: the input face."
+        ),
+        new_code_cell("""\
 fids = [0.0, 0.25, 0.5, 0.75, 1.0]
 sweep = {f: restorer.restore_faces(lq, fidelity=f) for f in fids}
 ps = [np.mean([ev.psnr(a, b) for a, b in zip(sweep[f], faces)]) for f in fids]
@@ -250,16 +270,18 @@ fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
 ax[0].plot(fids, ps, "o-"); ax[0].set_xlabel("fidelity"); ax[0].set_ylabel("PSNR vs clean (dB)"); ax[0].set_title("Quality against the clean face")
 ax[1].plot(fids, dist_in, "o-", color="C1"); ax[1].set_xlabel("fidelity"); ax[1].set_ylabel("mean |output − input|"); ax[1].set_title("Distance from the degraded input")
 plt.show()
-show(an.tile(np.concatenate([sweep[f][:4] for f in fids]), 4), "Fidelity 0 → 1 (rows)", size=5)'''),
+show(an.tile(np.concatenate([sweep[f][:4] for f in fids]), 4), "Fidelity 0 → 1 (rows)", size=5)"""),
     ]
 
 
 def nb_robustness() -> list:
     return [
-        new_markdown_cell("# 04 · Robustness to each degradation\n\nPSNR and SSIM as one degradation at a time grows, for every "
-                          "available restorer and the bicubic baseline. Bands are ± one standard error over faces."),
+        new_markdown_cell(
+            "# 04 · Robustness to each degradation\n\nPSNR and SSIM as one degradation at a time grows, for every "
+            "available restorer and the bicubic baseline. Bands are ± one standard error over faces."
+        ),
         new_code_cell(SETUP),
-        new_code_cell('''\
+        new_code_cell("""\
 from gfr_core import get_card, is_cached, list_models
 names = [n for n in list_models("restore") if is_cached(get_card(n)) and get_card(n).face_size == S and get_card(n).crop_zoom == ZOOM]
 restorers = {n: FaceRestorer.from_pretrained(n) for n in names}
@@ -267,8 +289,8 @@ faces, source = val_faces(24 if FAST else 128)
 sweeps = {"blur": [0, 2, 4, 8, 12], "downsample": [1, 2, 4, 6, 8], "noise": [0, 5, 10, 20, 30], "jpeg": [95, 70, 50, 30, 10]}
 labels = {"blur": "blur σ (px at 512)", "downsample": "downsample factor", "noise": "noise σ (0–255)", "jpeg": "JPEG quality"}
 results = {f: ev.degradation_sweep(restorers, faces, f, v) for f, v in sweeps.items()}
-print(f"models: {names}; {len(faces)} faces ({source})")'''),
-        new_code_cell('''\
+print(f"models: {names}; {len(faces)} faces ({source})")"""),
+        new_code_cell("""\
 for metric in ["psnr", "ssim"]:
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
     for ax, (f, vals) in zip(axes, sweeps.items()):
@@ -277,7 +299,7 @@ for metric in ["psnr", "ssim"]:
             ax.plot(vals, m, "o-", label=name); ax.fill_between(vals, m - se, m + se, alpha=0.25)
         ax.set_xlabel(labels[f]); ax.set_ylabel(metric.upper()); ax.set_title(f"{metric.upper()} vs {f}")
     axes[0].legend()
-    plt.suptitle(f"{metric.upper()} against the clean face, one degradation at a time"); plt.tight_layout(); plt.show()'''),
+    plt.suptitle(f"{metric.upper()} against the clean face, one degradation at a time"); plt.tight_layout(); plt.show()"""),
     ]
 
 
@@ -305,7 +327,9 @@ def main() -> int:
         if args.execute:
             from nbclient import NotebookClient
 
-            NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+            NotebookClient(
+                nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+            ).execute()
         nbformat.write(nb, HERE / name)
         size = (HERE / name).stat().st_size
         print(f"{name}: {size / 1e6:.2f} MB")

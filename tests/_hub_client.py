@@ -15,7 +15,7 @@ import torch
 def main() -> None:
     spec = json.loads(sys.argv[1])
     from gfr_core import hub
-    from gfr_core.verify import verify_parity  # noqa: F401  (import check only)
+    from gfr_core.tools.verify import verify_parity  # noqa: F401  (import check only)
 
     hub.register(hub.ModelCard(**spec["card"]))
     try:

@@ -50,13 +50,26 @@ def tiny_prior_and_faces(tmp_path: Path) -> tuple[Path, Path]:
     """Four synthetic 48 px 'faces' in a folder and a 16 px prior trained one step on them: (folder, prior)."""
     from PIL import Image
 
-    from gfr_core.train import PriorConfig, train_prior
+    from gfr_core.training import PriorConfig, train_prior
 
     data = tmp_path / "faces"
     data.mkdir()
     for i in range(4):
         Image.fromarray(smooth_photo(48, 48, seed=i)).save(data / f"f{i}.png")
     torch.manual_seed(0)
-    prior = train_prior(PriorConfig(data=str(data), out=str(tmp_path / "p"), size=16, style_dim=16, n_mlp=2, narrow=1 / 32,
-                                    batch=4, steps=1, prealigned=True, sample_every=10, device="cpu"))
+    prior = train_prior(
+        PriorConfig(
+            data=str(data),
+            out=str(tmp_path / "p"),
+            size=16,
+            style_dim=16,
+            n_mlp=2,
+            narrow=1 / 32,
+            batch=4,
+            steps=1,
+            prealigned=True,
+            sample_every=10,
+            device="cpu",
+        )
+    )
     return data, prior

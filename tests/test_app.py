@@ -45,9 +45,18 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     port = _free_port()
     tmp = tmp_path_factory.mktemp("gradio")
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_TEMP_DIR=str(tmp),
-               GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", GFR_MAX_PIXELS="4000000")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_TEMP_DIR=str(tmp),
+        GRADIO_ANALYTICS_ENABLED="False",
+        HF_HUB_OFFLINE="1",
+        GFR_MAX_PIXELS="4000000",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -116,15 +125,25 @@ def test_prior_explorer_endpoints(client):
     assert grid.size[0] == grid.size[1]  # (3+1) x (3+1) cells
     frames = Image.open(client.predict(1, 2, 5, "w", 1.0, api_name="/interpolate"))
     assert frames.size[0] == 5 * frames.size[1]
-    proj, caption = client.predict(handle_file(str(EXAMPLES / "clean-0.png")), "embedded", 7, "fine", api_name="/project")
+    proj, caption = client.predict(
+        handle_file(str(EXAMPLES / "clean-0.png")), "embedded", 7, "fine", api_name="/project"
+    )
     assert Image.open(proj).size[0] == 5 * Image.open(proj).size[1] and "w+ norm" in caption
 
 
 def test_degradation_lab_endpoint(client):
     from gradio_client import handle_file
 
-    gallery, table = client.predict(handle_file(str(EXAMPLES / "clean-0.png")), 4, 4, 8, 70, ["embedded", "embedded-noprior"], 0,
-                                    api_name="/degradation_lab")
+    gallery, table = client.predict(
+        handle_file(str(EXAMPLES / "clean-0.png")),
+        4,
+        4,
+        8,
+        70,
+        ["embedded", "embedded-noprior"],
+        0,
+        api_name="/degradation_lab",
+    )
     assert len(gallery) == 4
     rows = {r[0]: r for r in table["data"]}
     assert set(rows) == {"degraded (bicubic)", "embedded", "embedded-noprior"}
@@ -142,7 +161,13 @@ def test_browser_upload_restore_and_gallery(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(server, wait_until="networkidle")

@@ -13,9 +13,28 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_bench_short_json():
-    res = subprocess.run([sys.executable, "-m", "gfr_core.cli", "bench", "--short", "--json", "--repeats", "2",
-                          "--model", "gfpgan-v1.4", "--model", "embedded"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gfr_core",
+            "bench",
+            "--short",
+            "--json",
+            "--repeats",
+            "2",
+            "--model",
+            "gfpgan-v1.4",
+            "--model",
+            "embedded",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     r, r2 = report["results"]  # the second model ran in a fresh process
@@ -23,7 +42,14 @@ def test_bench_short_json():
     assert r2["model"] == "embedded" and r2["face_size"] == 64 and r2["max_abs_diff"] <= 1e-3, r2
     assert r2["baseline"]["per_face_median_s"] > 0 and r2["settings"]["reuse_memory"] is True
     for part in ("baseline", "optimized"):
-        for key in ("per_face_median_s", "per_face_min_s", "per_face_max_s", "faces_per_s", "fraction_of_peak", "peak_mem_mb"):
+        for key in (
+            "per_face_median_s",
+            "per_face_min_s",
+            "per_face_max_s",
+            "faces_per_s",
+            "fraction_of_peak",
+            "peak_mem_mb",
+        ):
             assert r[part][key] > 0, (part, key)
     assert r["max_abs_diff"] <= 1e-3
     assert r["gflops_per_face"] > 1 and r["matmul_peak_gflops"] > 1
@@ -37,11 +63,15 @@ def test_variants_each_measured_and_fp32_ones_match():
     """Every optimization is timed on its own; the fp32 ones stay within 1e-3 of the fp32 baseline."""
     import torch
 
-    from gfr_core.bench import bench_variants
     from gfr_core.models import GFPGAN
+    from gfr_core.tools.bench import bench_variants
 
     torch.manual_seed(0)
-    model = GFPGAN(out_size=32, num_style_feat=64, channel_multiplier=1, narrow=0.125, num_mlp=2).eval().requires_grad_(False)
+    model = (
+        GFPGAN(out_size=32, num_style_feat=64, channel_multiplier=1, narrow=0.125, num_mlp=2)
+        .eval()
+        .requires_grad_(False)
+    )
     with torch.no_grad():  # make the no-op-at-init parts (noise, SFT) matter
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -52,8 +82,14 @@ def test_variants_each_measured_and_fp32_ones_match():
     rows = bench_variants(model, xb, ref, is_gfpgan=True, gflops=1.0, peak=1.0, repeats=1, warmup=0, compile=False)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "bench_variants changed the model"
     names = [r["variant"] for r in rows]
-    assert any("channels_last" in n for n in names) and any("batch 3" in n for n in names) and any("bf16" in n for n in names)
-    assert sum("freed memory reused" in n for n in names) == 3 and all(r["settings"]["reuse_memory"] == ("reused" in r["variant"]) for r in rows)
+    assert (
+        any("channels_last" in n for n in names)
+        and any("batch 3" in n for n in names)
+        and any("bf16" in n for n in names)
+    )
+    assert sum("freed memory reused" in n for n in names) == 3 and all(
+        r["settings"]["reuse_memory"] == ("reused" in r["variant"]) for r in rows
+    )
     assert all(r["settings"]["winograd"] == ("Winograd" in r["variant"]) for r in rows) and "Winograd" in "".join(names)
     for r in rows:
         assert "error" not in r, r
@@ -87,12 +123,16 @@ print(json.dumps([default, *on, *in_thread, *off]))
 """
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="mallopt tuning is glibc-specific (a no-op returning False elsewhere)")
+@pytest.mark.skipif(
+    sys.platform != "linux", reason="mallopt tuning is glibc-specific (a no-op returning False elsewhere)"
+)
 def test_reused_freed_memory_stops_page_faults_and_can_be_undone():
     """The CPU allocator setting removes most page faults of large tensors, in threads too; False puts them back."""
     res = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
-    default, on, on_state, settling, reused, thread_settling, thread_reused, off, off_state, after = json.loads(res.stdout)
+    default, on, on_state, settling, reused, thread_settling, thread_reused, off, off_state, after = json.loads(
+        res.stdout
+    )
     pages = (64 << 20) // 4096  # a fresh mapping per round faults in every page
     assert min(default) > 0.9 * pages, default
     assert on and on_state and off and not off_state
@@ -101,8 +141,9 @@ def test_reused_freed_memory_stops_page_faults_and_can_be_undone():
     assert after[0] > 0.9 * 4 * pages, after  # a new, larger size comes as fresh pages again (kept memory released)
 
 
+@pytest.mark.slow
 def test_memory_bench_runs_in_a_fresh_process():
-    from gfr_core.bench import _rss_mb, bench_memory
+    from gfr_core.tools.bench import _rss_mb, bench_memory
 
     ballast = np.ones(1536 * 2**20, np.uint8)  # 1.5 GB resident in this process: the child must not count it
     r = bench_memory("embedded", megapixels=1.5, faces=2, upscale=2)

@@ -74,6 +74,8 @@ def test_degrade_is_deterministic_per_seed(preset):
 
 def test_severe_is_worse_than_mild():
     img = _img()
-    err = {p: np.mean([np.abs(dg.degrade(img, np.random.default_rng(s), p).astype(int) - img).mean() for s in range(5)])
-           for p in ("mild", "severe")}
+    err = {
+        p: np.mean([np.abs(dg.degrade(img, np.random.default_rng(s), p).astype(int) - img).mean() for s in range(5)])
+        for p in ("mild", "severe")
+    }
     assert err["severe"] > err["mild"]

@@ -9,8 +9,9 @@ import pytest
 import torch
 import torchvision
 
+from gfr_core import degrade as dg
 from gfr_core import evaluate as ev
-from gfr_core.cli import main
+from gfr_core.tools.cli import main
 from helpers import smooth_photo
 
 
@@ -34,6 +35,7 @@ def no_torch_cache(monkeypatch, tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_val_split(shared_data, no_torch_cache, monkeypatch):
     tar = shared_data / "faces128-lfw-val.tar"
     res = ev.evaluate(["embedded"], tar, limit=6)
@@ -41,7 +43,11 @@ def test_evaluate_on_the_val_split(shared_data, no_torch_cache, monkeypatch):
     for m in res.methods.values():
         assert np.isfinite(m["psnr"]) and 0 < m["ssim"] < 1 and m["lmd_images"] > 0 and len(m["per_image"]) == 6
         assert "lpips" not in m
-    assert "alexnet-owt-7be5be79.pth" in res.unavailable["lpips"] and set(res.unavailable) == {"lpips", "fid", "identity"}
+    assert "alexnet-owt-7be5be79.pth" in res.unavailable["lpips"] and set(res.unavailable) == {
+        "lpips",
+        "fid",
+        "identity",
+    }
     again = ev.evaluate(["embedded"], tar, limit=6, seed=0)  # same seed, same degraded faces, same numbers
     assert again.methods["embedded"]["per_image"] == res.methods["embedded"]["per_image"]
     assert ev.evaluate(["embedded"], tar, limit=6, seed=1).methods["bicubic"]["psnr"] != res.methods["bicubic"]["psnr"]
@@ -59,8 +65,9 @@ def test_evaluate_on_the_val_split(shared_data, no_torch_cache, monkeypatch):
     assert "LPIPS" in res2.table() and res2.fid_weights is None
 
     # With Inception (torchvision's file only) and ArcFace weights on disk (random weights again).
-    from gfr_core.arcface import ResNetArcFace, identity_similarity
-    from gfr_core.fid import InceptionFeatures, fid_from_features
+    from gfr_core.metrics import fid_from_features, identity_similarity
+    from gfr_core.models.arcface import ResNetArcFace
+    from gfr_core.models.inception import InceptionFeatures
 
     inc = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
     torch.save(inc.state_dict(), no_torch_cache / "inception.pth")
@@ -75,23 +82,63 @@ def test_evaluate_on_the_val_split(shared_data, no_torch_cache, monkeypatch):
         assert m["fid"] > 0
         ids = [p["identity"] for p in m["per_image"]]
         assert all(-1 <= v <= 1 for v in ids) and m["identity"] == pytest.approx(np.mean(ids))
-    lqs = np.stack([ev.degrade(gt, np.random.default_rng((0, i)), "gfpgan") for i, gt in enumerate(gts)])
-    assert res3.methods["bicubic"]["fid"] == pytest.approx(fid_from_features(net.images(lqs), net.images(gts)), rel=1e-6)
-    assert [p["identity"] for p in res3.methods["bicubic"]["per_image"]] == pytest.approx(identity_similarity(arc, lqs, gts), abs=1e-6)
+    lqs = np.stack([dg.degrade(gt, np.random.default_rng((0, i)), "gfpgan") for i, gt in enumerate(gts)])
+    assert res3.methods["bicubic"]["fid"] == pytest.approx(
+        fid_from_features(net.images(lqs), net.images(gts)), rel=1e-6
+    )
+    assert [p["identity"] for p in res3.methods["bicubic"]["per_image"]] == pytest.approx(
+        identity_similarity(arc, lqs, gts), abs=1e-6
+    )
     assert "FID" in res3.table() and "ID cos" in res3.table()
     one = ev.evaluate(["embedded"], tar, limit=1, lpips=False, identity=False)
     assert "fid" not in one.methods["embedded"] and "at least 2 faces" in one.unavailable["fid"]
 
 
 def test_gfr_eval_cli(shared_data, no_torch_cache, capsys):
-    assert main(["eval", "--model", "embedded", "--data", str(shared_data / "faces128-lfw-val.tar"), "--limit", "3",
-                 "--baseline-model", "embedded-noprior", "--json", "--summary"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "embedded",
+                "--data",
+                str(shared_data / "faces128-lfw-val.tar"),
+                "--limit",
+                "3",
+                "--baseline-model",
+                "embedded-noprior",
+                "--json",
+                "--summary",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert list(out["methods"]) == ["bicubic", "embedded", "embedded-noprior"] and out["num_images"] == 3
     assert "per_image" not in out["methods"]["embedded"] and "lpips" in out["unavailable"]
-    assert main(["eval", "--model", "embedded", "--data", str(shared_data / "faces128-lfw-val.tar"), "--limit", "3"]) == 0
+    assert (
+        main(["eval", "--model", "embedded", "--data", str(shared_data / "faces128-lfw-val.tar"), "--limit", "3"]) == 0
+    )
     text = capsys.readouterr().out
     assert "embedded vs bicubic:" in text and "not measured: lpips: alexnet weights not found" in text
-    assert "not measured: fid: inception-fid weights not found" in text and "not measured: identity: arcface weights" in text
-    assert main(["eval", "--model", "embedded", "--data", str(shared_data / "faces128-lfw-val.tar"), "--limit", "2", "--skip", "lpips"]) == 0
+    assert (
+        "not measured: fid: inception-fid weights not found" in text
+        and "not measured: identity: arcface weights" in text
+    )
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "embedded",
+                "--data",
+                str(shared_data / "faces128-lfw-val.tar"),
+                "--limit",
+                "2",
+                "--skip",
+                "lpips",
+            ]
+        )
+        == 0
+    )
     assert "not measured: lpips: not requested" in capsys.readouterr().out

@@ -27,7 +27,7 @@ FILE = "tiny.pth"
 
 def _official_state_dict() -> dict[str, torch.Tensor]:
     t = load_file(str(FIXTURE))
-    return {k[len("state_dict."):]: v for k, v in t.items() if k.startswith("state_dict.")}
+    return {k[len("state_dict.") :]: v for k, v in t.items() if k.startswith("state_dict.")}
 
 
 def _pth_bytes(obj) -> bytes:
@@ -40,7 +40,9 @@ def _card(sha256: str | None) -> dict:
     return dict(
         name="tiny-gfpgan",
         arch="gfpgan",
-        config=dict(out_size=64, num_style_feat=32, channel_multiplier=2, narrow=0.0625, sft_half=True, flavour="clean"),
+        config=dict(
+            out_size=64, num_style_feat=32, channel_multiplier=2, narrow=0.0625, sft_half=True, flavour="clean"
+        ),
         task="restore",
         repo_id=REPO,
         filename=FILE,
@@ -52,7 +54,9 @@ def _card(sha256: str | None) -> dict:
     )
 
 
-def _load_in_child(hub: FakeHub | None, cache: Path, card: dict, *, endpoint: str | None = None, offline: bool = False) -> str:
+def _load_in_child(
+    hub: FakeHub | None, cache: Path, card: dict, *, endpoint: str | None = None, offline: bool = False
+) -> str:
     env = dict(os.environ)
     env.update(HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1" if offline else "0", HF_HUB_DISABLE_TELEMETRY="1")
     env["HF_ENDPOINT"] = endpoint or (hub.endpoint if hub else "http://127.0.0.1:9")
@@ -60,7 +64,10 @@ def _load_in_child(hub: FakeHub | None, cache: Path, card: dict, *, endpoint: st
     spec = json.dumps({"card": card, "fixture": str(FIXTURE)})
     res = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "_hub_client.py"), spec],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr
     return res.stdout.strip().splitlines()[-1]
@@ -136,8 +143,13 @@ def test_registered_card_wrong_size_is_rejected_via_cli(tmp_path):
     env = dict(os.environ, HF_HUB_CACHE=str(tmp_path), HF_HUB_OFFLINE="0", PYTHONPATH=str(ROOT))
     with FakeHub({("mirror/gfpgan", "GFPGANv1.4.pth"): b"not the release"}) as hub:
         env.update(HF_ENDPOINT=hub.endpoint, GFR_HUB_MIRROR="mirror/gfpgan")
-        res = subprocess.run([sys.executable, "-m", "gfr_core.cli", "download", "gfpgan-v1.4"],
-                             env=env, capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [sys.executable, "-m", "gfr_core", "download", "gfpgan-v1.4"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert res.returncode == 2
     assert "expected 348632874" in res.stderr and "Traceback" not in res.stderr
 
@@ -165,8 +177,16 @@ def test_unreachable_endpoint_is_fast(tmp_path, monkeypatch):
 
 def test_registry_contents_and_frozen_cards():
     names = list_models()
-    for n in ["gfpgan-v1.4", "gfpgan-v1.3", "gfpgan-v1.2", "gfpgan-v1", "gpen-bfr-512", "gpen-bfr-256",
-              "stylegan2-ffhq-512", "stylegan2-ffhq-1024"]:
+    for n in [
+        "gfpgan-v1.4",
+        "gfpgan-v1.3",
+        "gfpgan-v1.2",
+        "gfpgan-v1",
+        "gpen-bfr-512",
+        "gpen-bfr-256",
+        "stylegan2-ffhq-512",
+        "stylegan2-ffhq-1024",
+    ]:
         assert n in names
     card = get_card("gfpgan-v1.4")
     assert card.sha256 == "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad"
@@ -190,7 +210,7 @@ def test_local_file_is_loaded_and_architecture_guessed(tmp_path):
     from gfr_core import hub
 
     card = ModelCard(**_card(None))
-    if card.name not in hub._REGISTRY:
+    if card.name not in hub.list_models():
         hub.register(card)
     path = tmp_path / "mine.pth"
     torch.save({"params_ema": _official_state_dict()}, path)
@@ -228,3 +248,10 @@ def test_embedded_checksum_is_enforced(tmp_path):
     card = dataclasses.replace(get_card("embedded"), name="embedded-tampered", sha256="f" * 64)
     with pytest.raises(ChecksumError, match="sha256"):
         resolve_file(card)
+
+
+def test_the_test_run_has_its_own_hugging_face_cache():
+    """conftest gives every run a temporary HF_HOME, so a user's cached checkpoints cannot make a test pass."""
+    from huggingface_hub import constants
+
+    assert "gfr-test-hf-" in os.environ["HF_HOME"] and constants.HF_HUB_CACHE.startswith(os.environ["HF_HOME"])

@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gfr_core.cli import main
-from gfr_core.imageio import ImageInputError, read_image, write_image
+from gfr_core.io import ImageInputError, read_image, write_image
 from gfr_core.restore import FaceRestorer, InferenceSettings
+from gfr_core.tools.cli import main
 from helpers import smooth_photo, tiny_checkpoint, tiny_restorer
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("fmt,ext", [("JPEG", ".jpg"), ("PNG", ".png"), ("WEBP", ".webp"), ("BMP", ".bmp"), ("TIFF", ".tif")])
+@pytest.mark.parametrize(
+    "fmt,ext", [("JPEG", ".jpg"), ("PNG", ".png"), ("WEBP", ".webp"), ("BMP", ".bmp"), ("TIFF", ".tif")]
+)
 def test_formats_roundtrip(tmp_path, fmt, ext):
     img = smooth_photo(50, 70)
     p = tmp_path / f"a{ext}"
@@ -54,7 +56,7 @@ def test_gray_stays_gray_and_rgba_keeps_alpha(tmp_path):
 
 
 def test_16bit_png(tmp_path):
-    g16 = (smooth_photo(30, 30)[..., 0].astype(np.uint16) * 257)
+    g16 = smooth_photo(30, 30)[..., 0].astype(np.uint16) * 257
     Image.fromarray(g16).save(tmp_path / "d.png")
     loaded = read_image(tmp_path / "d.png")
     assert loaded.bit_depth == 16 and loaded.gray
@@ -112,7 +114,9 @@ def _photos(folder: Path) -> None:
     Image.fromarray(smooth_photo(40, 60, 1)).save(folder / "one.jpg")
     sub = folder / "sub"
     sub.mkdir()
-    Image.fromarray(np.dstack([smooth_photo(30, 30, 2), np.full((30, 30), 128, np.uint8)]), "RGBA").save(sub / "two.png")
+    Image.fromarray(np.dstack([smooth_photo(30, 30, 2), np.full((30, 30), 128, np.uint8)]), "RGBA").save(
+        sub / "two.png"
+    )
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is broken")
 
 
@@ -129,7 +133,20 @@ def test_cli_restore_keeps_going_and_reports(tmp_path, capsys):
     assert not list((tmp_path / "out").rglob(".gfr-*"))
     # a second run does not overwrite earlier outputs unless asked
     assert main(["restore", str(tmp_path / "in" / "one.jpg"), "-o", str(tmp_path / "out"), "--model", str(model)]) == 1
-    assert main(["restore", str(tmp_path / "in" / "one.jpg"), "-o", str(tmp_path / "out"), "--model", str(model), "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "restore",
+                str(tmp_path / "in" / "one.jpg"),
+                "-o",
+                str(tmp_path / "out"),
+                "--model",
+                str(model),
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
 
 
 def test_cli_never_overwrites_an_input(tmp_path, capsys):
@@ -144,19 +161,27 @@ def test_cli_never_overwrites_an_input(tmp_path, capsys):
 
 
 def test_cli_user_errors_are_one_line(tmp_path):
-    env_cmd = [sys.executable, "-m", "gfr_core.cli"]
-    res = subprocess.run(env_cmd + ["restore", str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o")],
-                         capture_output=True, text=True, cwd=ROOT)
+    env_cmd = [sys.executable, "-m", "gfr_core"]
+    res = subprocess.run(
+        env_cmd + ["restore", str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "no such file" in res.stderr
-    res = subprocess.run(env_cmd + ["restore", str(ROOT / "tests" / "helpers.py"), "-o", str(tmp_path / "o"), "--model", "gfpgan-9"],
-                         capture_output=True, text=True, cwd=ROOT)
+    res = subprocess.run(
+        env_cmd + ["restore", str(ROOT / "tests" / "helpers.py"), "-o", str(tmp_path / "o"), "--model", "gfpgan-9"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert res.returncode == 2 and "unknown model" in res.stderr and "Traceback" not in res.stderr
     res = subprocess.run(env_cmd + ["bench", "--short", "--device", "gpu"], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "unknown device 'gpu'" in res.stderr, res.stderr
 
 
 def test_cli_train_setting_errors_are_one_line(tmp_path, capsys):
-    from gfr_core.cli import main
+    from gfr_core.tools.cli import main
 
     rc = main(["train", "restorer", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--trainable", "encoder"])
     err = capsys.readouterr().err
@@ -169,11 +194,15 @@ def test_cli_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: --device cuda is valid here")
-    for cmd in (["bench", "--short", "--device", "cuda"], ["restore", str(tmp_path), "-o", str(tmp_path / "o"), "--device", "cuda:0"]):
-        res = subprocess.run([sys.executable, "-m", "gfr_core.cli", *cmd], capture_output=True, text=True, cwd=ROOT)
+    for cmd in (
+        ["bench", "--short", "--device", "cuda"],
+        ["restore", str(tmp_path), "-o", str(tmp_path / "o"), "--device", "cuda:0"],
+    ):
+        res = subprocess.run([sys.executable, "-m", "gfr_core", *cmd], capture_output=True, text=True, cwd=ROOT)
         assert res.returncode == 2 and res.stderr.count("\n") == 1 and "use --device cpu" in res.stderr, res.stderr
 
 
+@pytest.mark.slow
 def test_cli_restore_compiled_matches_eager(tmp_path):
     """`--compile` (torch.compile; a smaller last batch is padded to the compiled shape) gives the eager result."""
     model = tiny_checkpoint(tmp_path / "tiny.safetensors")

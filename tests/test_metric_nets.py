@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from gfr_core.arcface import ResNetArcFace, identity_similarity, to_identity_input
-from gfr_core.fid import InceptionFeatures, fid_from_features, frechet_distance
-from gfr_core.perceptual import WeightsNotFound
+from gfr_core.metrics import fid_from_features, frechet_distance, identity_similarity
+from gfr_core.models.arcface import ResNetArcFace, to_identity_input
+from gfr_core.models.inception import InceptionFeatures
+from gfr_core.models.local_weights import WeightsNotFound
 from helpers import smooth_photo, tiny_prior_and_faces
 
 
@@ -97,7 +98,9 @@ def test_missing_weights_say_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     for var in ("GFR_INCEPTION_FID_WEIGHTS", "GFR_ARCFACE_WEIGHTS"):
         monkeypatch.delenv(var, raising=False)
-    with pytest.raises(WeightsNotFound, match="pt_inception-2015-12-05-6726825d.pth.*pytorch-fid.*GFR_INCEPTION_FID_WEIGHTS"):
+    with pytest.raises(
+        WeightsNotFound, match="pt_inception-2015-12-05-6726825d.pth.*pytorch-fid.*GFR_INCEPTION_FID_WEIGHTS"
+    ):
         InceptionFeatures.from_file("inception-fid")
     with pytest.raises(WeightsNotFound, match="arcface_resnet18.pth.*GFPGAN.*GFR_ARCFACE_WEIGHTS"):
         ResNetArcFace.from_file()
@@ -109,9 +112,15 @@ def test_arcface_layout_is_gfpgans_resnet18():
     assert shapes["conv1.weight"] == (64, 1, 3, 3) and shapes["prelu.weight"] == (1,)
     assert shapes["layer1.0.bn0.weight"] == (64,) and "layer1.0.downsample.0.weight" not in shapes
     assert shapes["layer2.0.conv1.weight"] == (64, 64, 3, 3) and shapes["layer2.0.conv2.weight"] == (128, 64, 3, 3)
-    assert shapes["layer2.0.downsample.0.weight"] == (128, 64, 1, 1) and shapes["layer2.0.downsample.1.running_var"] == (128,)
+    assert shapes["layer2.0.downsample.0.weight"] == (128, 64, 1, 1) and shapes[
+        "layer2.0.downsample.1.running_var"
+    ] == (128,)
     assert shapes["layer4.1.conv2.weight"] == (512, 512, 3, 3) and "layer5.0.bn0.weight" not in shapes
-    assert shapes["fc5.weight"] == (512, 512 * 8 * 8) and shapes["bn5.running_mean"] == (512,) and shapes["bn4.weight"] == (512,)
+    assert (
+        shapes["fc5.weight"] == (512, 512 * 8 * 8)
+        and shapes["bn5.running_mean"] == (512,)
+        and shapes["bn4.weight"] == (512,)
+    )
 
 
 def test_arcface_loads_and_measures_identity(tmp_path):
@@ -132,12 +141,16 @@ def test_arcface_loads_and_measures_identity(tmp_path):
     rgb = torch.rand(1, 3, 64, 64) * 2 - 1
     g = to_identity_input(rgb)
     assert g.shape == (1, 1, 128, 128)
-    assert torch.allclose(to_identity_input(torch.ones(1, 3, 8, 8) * 0.5), torch.full((1, 1, 128, 128), 0.5 * 0.9999), atol=1e-6)
+    assert torch.allclose(
+        to_identity_input(torch.ones(1, 3, 8, 8) * 0.5), torch.full((1, 1, 128, 128), 0.5 * 0.9999), atol=1e-6
+    )
     faces = np.stack([smooth_photo(64, 64, seed=s) for s in range(3)])
     same = identity_similarity(m, faces, faces, batch=2)
     assert same == pytest.approx([1.0] * 3, abs=1e-5)
     other = identity_similarity(m, faces, faces[::-1].copy())
-    assert other[1] == pytest.approx(1.0, abs=1e-5) and other[0] < 0.9999 and other[0] == pytest.approx(other[2], abs=1e-6)
+    assert (
+        other[1] == pytest.approx(1.0, abs=1e-5) and other[0] < 0.9999 and other[0] == pytest.approx(other[2], abs=1e-6)
+    )
     with pytest.raises(ValueError, match="differ in shape"):
         identity_similarity(m, faces, faces[:2])
     bad = _save({k: v for k, v in ref.state_dict().items() if not k.startswith("fc5.")}, tmp_path / "bad.pth")
@@ -149,13 +162,23 @@ def test_restorer_training_with_the_identity_loss(tmp_path, monkeypatch):
     import dataclasses
     import json
 
-    from gfr_core.train import RestorerConfig, train_restorer
+    from gfr_core.training import RestorerConfig, train_restorer
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv("GFR_ARCFACE_WEIGHTS", raising=False)
     data, prior = tiny_prior_and_faces(tmp_path)
-    cfg = RestorerConfig(data=str(data), out=str(tmp_path / "r"), prior=str(prior), batch=4, steps=2, prealigned=True,
-                         device="cpu", w_adv=0.0, w_fm=0.0, w_identity=10.0)
+    cfg = RestorerConfig(
+        data=str(data),
+        out=str(tmp_path / "r"),
+        prior=str(prior),
+        batch=4,
+        steps=2,
+        prealigned=True,
+        device="cpu",
+        w_adv=0.0,
+        w_fm=0.0,
+        w_identity=10.0,
+    )
     with pytest.raises(WeightsNotFound, match="arcface_resnet18.pth"):
         train_restorer(cfg)  # fails before anything is trained or written
     assert not (tmp_path / "r" / "state.pt").exists()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from gfr_core.convert import UnmatchedKeysError, convert_state_dict
+from gfr_core.hub import UnmatchedKeysError, convert_state_dict, get_card, register
 from gfr_core.models import GFPGAN, GPEN, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
 from gfr_core.nn import ModulatedConv2d
 
@@ -14,7 +17,6 @@ from gfr_core.nn import ModulatedConv2d
 def _tiny_gfpgan(flavour="clean"):
     torch.manual_seed(0)
     return GFPGAN(out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, flavour=flavour).eval()
-
 
 
 def test_detail_head_starts_as_identity_and_trains():
@@ -54,7 +56,9 @@ def test_context_blocks_start_as_identity_and_see_the_whole_face():
     torch.manual_seed(0)
     head = GFPGAN(out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, detail_channels=8).eval()
     torch.manual_seed(1)
-    m = GFPGAN(out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, detail_channels=8, detail_blocks=2).eval()
+    m = GFPGAN(
+        out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, detail_channels=8, detail_blocks=2
+    ).eval()
     res = m.load_state_dict(head.state_dict(), strict=False)
     assert sorted({k.split(".")[2] for k in res.missing_keys}) == ["0", "1"] and not res.unexpected_keys
     assert all(k.startswith("detail.blocks.") for k in res.missing_keys)
@@ -169,6 +173,43 @@ def test_discriminator_shapes_and_grad():
 def test_converter_refuses_foreign_checkpoints():
     gpen_sd = GPEN(size=32, style_dim=16, channel_multiplier=1, narrow=1 / 16).state_dict()
     with pytest.raises(UnmatchedKeysError, match="cannot place"):
-        convert_state_dict("gfpgan_clean", gpen_sd)
-    with pytest.raises(KeyError, match="unknown converter"):
-        convert_state_dict("nope", {})
+        convert_state_dict(get_card("gfpgan-v1.4"), gpen_sd)
+    with pytest.raises(ValueError, match="has no converter 'nope'"):
+        register(dataclasses.replace(get_card("gfpgan-v1.4"), name="bad-converter", converter="nope"))
+
+
+def test_embedded_weights_rewritten_with_config_and_w_avg_give_the_same_outputs():
+    """The shipped files were rewritten (config in the metadata, w_avg a buffer); their outputs are those of
+    the files before (reference made with gfr_core at commit 67be93f, tests/fixtures/embedded)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from gfr_core import load_model
+    from gfr_core.hub import resolve_file
+
+    ref = load_file(str(Path(__file__).parent / "fixtures" / "embedded" / "embedded_outputs_67be93f.safetensors"))
+    with torch.no_grad():
+        for name in ("embedded", "embedded-noprior"):
+            m = load_model(name)
+            assert torch.equal(m(ref["input"]), ref[f"{name}.output"]), name
+            with safe_open(str(resolve_file(get_card(name))), "pt") as f:
+                assert "stylegan_decoder.w_avg" in f.keys() and "_w_avg" not in f.keys()
+        g = load_model("embedded-prior")
+        assert torch.equal(g(ref["z"], noise_mode="const")[0], ref["embedded-prior.output"])
+        assert torch.equal(g.w_avg, ref["embedded-prior.w_avg"])  # now a buffer in the file, not a side tensor
+    assert g.config.size == 64 and m.config.out_size == 64
+
+
+def test_a_model_carries_its_frozen_config_and_rebuilds_from_it(tmp_path):
+    from gfr_core import load_model, save_checkpoint
+    from gfr_core.models import GFPGANConfig
+
+    model = GFPGAN(out_size=32, num_style_feat=16, channel_multiplier=1, narrow=1 / 16, detail_channels=4)
+    assert isinstance(model.config, GFPGANConfig) and model.config.detail_channels == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.config.out_size = 64  # type: ignore[misc]
+    again = load_model(save_checkpoint(tmp_path / "m.safetensors", model))
+    assert again.config == model.config
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+    with pytest.raises(ValueError, match="out_size=48 .*power of two"):
+        GFPGANConfig(out_size=48)

@@ -25,6 +25,7 @@ def test_committed_notebook_matches_its_source(name):
     assert images >= 2, f"{name} was committed without its figures"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_notebook_executes(name, monkeypatch):
     from nbclient import NotebookClient

@@ -15,7 +15,8 @@ import pytest
 import torch
 import torchvision
 
-from gfr_core.perceptual import LPIPS, VGGPerceptualLoss, WeightsNotFound, find_weights
+from gfr_core.models.local_weights import WeightsNotFound, find_weights
+from gfr_core.models.vgg import LPIPS, VGGPerceptualLoss
 from helpers import tiny_prior_and_faces
 
 
@@ -88,15 +89,29 @@ def test_vgg_perceptual_loss(tmp_path, monkeypatch):
 
 
 def test_restorer_training_with_the_perceptual_loss(tmp_path, monkeypatch):
-    from gfr_core.train import RestorerConfig, train_restorer
+    from gfr_core.training import RestorerConfig, train_restorer
 
     data, prior = tiny_prior_and_faces(tmp_path)
-    cfg = RestorerConfig(data=str(data), out=str(tmp_path / "r"), prior=str(prior), batch=4, steps=2, prealigned=True,
-                         device="cpu", w_adv=0.0, w_fm=0.0, w_perceptual=0.1)
+    cfg = RestorerConfig(
+        data=str(data),
+        out=str(tmp_path / "r"),
+        prior=str(prior),
+        batch=4,
+        steps=2,
+        prealigned=True,
+        device="cpu",
+        w_adv=0.0,
+        w_fm=0.0,
+        w_perceptual=0.1,
+    )
     with pytest.raises(WeightsNotFound):
         train_restorer(cfg)
     assert not (tmp_path / "r" / "state.pt").exists()
     cfg = dataclasses.replace(cfg, vgg_weights=str(_torchvision_features_file("vgg19", tmp_path / "vgg19.pth")))
     train_restorer(cfg)
     losses = json.loads((tmp_path / "r" / "training.json").read_text())["last_losses"]
-    assert set(losses) == {"l1", "pyramid", "perceptual"} and np.isfinite(losses["perceptual"]) and losses["perceptual"] > 0
+    assert (
+        set(losses) == {"l1", "pyramid", "perceptual"}
+        and np.isfinite(losses["perceptual"])
+        and losses["perceptual"] > 0
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file, save_file
 
-from gfr_core.verify import main, verify_manifest, verify_parity
+from gfr_core.tools.verify import main, verify_manifest, verify_parity
 
 ROOT = Path(__file__).resolve().parents[1]
 PARITY = sorted((ROOT / "tests" / "fixtures" / "parity").glob("*.safetensors"))
@@ -65,5 +65,7 @@ def test_manifest_mismatch_is_detected(tmp_path, capsys):
 
 @pytest.mark.skipif(not (SHARED / "parity").is_dir(), reason="optional: ../shared/fixtures not present")
 def test_all_shared_fixtures():
-    files = sorted(map(str, (SHARED / "parity").glob("*.safetensors"))) + sorted(map(str, (SHARED / "manifests").glob("*.json")))
+    files = sorted(map(str, (SHARED / "parity").glob("*.safetensors"))) + sorted(
+        map(str, (SHARED / "manifests").glob("*.json"))
+    )
     assert main(files) == 0

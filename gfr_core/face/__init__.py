@@ -1,7 +1,7 @@
 """Face pipeline as pure functions: detect -> align -> (restore) -> paste."""
 
 from .align import BORDER_RGB, FFHQ_TEMPLATE_512, AlignedFace, align_face, estimate_similarity, template
-from .detect import DETECTORS, Detection, Detector, detect_faces, select_center_face
+from .detect import DETECTORS, Detection, Detector, LandmarkDetector, detect_faces, select_center_face
 from .paste import face_mask, inverse_affine, paste_face
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "AlignedFace",
     "Detection",
     "Detector",
+    "LandmarkDetector",
     "align_face",
     "detect_faces",
     "estimate_similarity",

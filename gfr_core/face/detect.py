@@ -1,4 +1,9 @@
-"""Face detection with five landmarks. MTCNN (weights ship inside ``facenet-pytorch``) works offline."""
+"""Face detection with five landmarks. MTCNN (weights ship inside ``facenet-pytorch``) works offline.
+
+Other detectors are handed in loaded (this layer reads no model files): any object with
+``detect(rgb) -> (boxes, scores, landmarks)``, such as :class:`gfr_core.models.RetinaFace` from
+``load_model("retinaface-r50")``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
 import torch
 
-__all__ = ["DETECTORS", "Detection", "Detector", "detect_faces", "select_center_face"]
+__all__ = ["DETECTORS", "Detection", "Detector", "LandmarkDetector", "detect_faces", "select_center_face"]
 
 log = logging.getLogger(__name__)
 
@@ -48,29 +54,35 @@ def _detect_mtcnn(image: np.ndarray, *, device: str, min_face_size: int) -> list
         boxes, probs, points = net.detect(image, landmarks=True)
     if boxes is None:
         return []
-    return [Detection(box=b.astype(np.float64), landmarks=p.astype(np.float64), score=float(s)) for b, s, p in zip(boxes, probs, points)]
+    return [
+        Detection(box=b.astype(np.float64), landmarks=p.astype(np.float64), score=float(s))
+        for b, s, p in zip(boxes, probs, points)
+    ]
 
 
-@functools.lru_cache(maxsize=2)
-def _retinaface(device: str):
-    from ..hub import load_model
+class LandmarkDetector(Protocol):
+    """A loaded detector network: (H,W,3) uint8 RGB -> (boxes (N,4), scores (N,), landmarks (N,5,2)) in pixels."""
 
-    return load_model("retinaface-r50", device=device)
-
-
-def _detect_retinaface(image: np.ndarray, *, device: str, min_face_size: float) -> list[Detection]:
-    boxes, scores, points = _retinaface(device).detect(image, score_threshold=0.5)
-    return [Detection(box=b.astype(np.float64), landmarks=p.astype(np.float64), score=float(s)) for b, s, p in zip(boxes, scores, points)]
+    def detect(self, rgb: np.ndarray, *, score_threshold: float = ...) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
-DETECTORS: dict[str, Callable[..., list[Detection]]] = {"mtcnn": _detect_mtcnn, "retinaface": _detect_retinaface}
-"""'mtcnn' works offline (weights inside facenet-pytorch); 'retinaface' downloads retinaface-r50 from the Hub."""
+def _detect_with(net: LandmarkDetector, image: np.ndarray) -> list[Detection]:
+    boxes, scores, points = net.detect(image, score_threshold=0.5)
+    return [
+        Detection(box=b.astype(np.float64), landmarks=p.astype(np.float64), score=float(s))
+        for b, s, p in zip(boxes, scores, points)
+    ]
+
+
+DETECTORS: dict[str, Callable[..., list[Detection]]] = {"mtcnn": _detect_mtcnn}
+"""Detectors known by name: 'mtcnn' works offline (weights inside facenet-pytorch). 'retinaface' is
+loaded by the caller (``load_model("retinaface-r50")``) and passed as ``detector=``."""
 
 
 def detect_faces(
     image: np.ndarray,
     *,
-    detector: str = "mtcnn",
+    detector: str | LandmarkDetector = "mtcnn",
     device: str = "cpu",
     score_threshold: float = 0.9,
     min_face_size: float = 16.0,
@@ -83,7 +95,7 @@ def detect_faces(
 
     Args:
         image: (H,W,3) uint8 RGB.
-        detector: Name from :data:`DETECTORS`.
+        detector: Name from :data:`DETECTORS`, or a loaded detector (:class:`LandmarkDetector`).
         device: Torch device for the detector network.
         score_threshold: Minimum confidence.
         min_face_size: Minimum face box size, in photo pixels.
@@ -92,15 +104,25 @@ def detect_faces(
     Returns:
         Detections sorted by decreasing box size.
     """
-    if detector not in DETECTORS:
-        raise ValueError(f"unknown detector {detector!r}; choose one of {sorted(DETECTORS)}")
+    if isinstance(detector, str) and detector not in DETECTORS:
+        hint = " (load it with load_model('retinaface-r50') and pass the model)" if detector == "retinaface" else ""
+        raise ValueError(
+            f"unknown detector {detector!r}; choose one of {sorted(DETECTORS)} or pass a loaded detector{hint}"
+        )
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H,W,3) uint8 RGB, got {image.shape} {image.dtype}")
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
-    small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    small = (
+        image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    )
     sx, sy = w / small.shape[1], h / small.shape[0]
     if min(small.shape[:2]) < max(12, min_face_size * scale):
         return []  # smaller than the smallest face the detector can see
-    found = DETECTORS[detector](small, device=device, min_face_size=max(8.0, min_face_size * scale))
+    if isinstance(detector, str):
+        found = DETECTORS[detector](small, device=device, min_face_size=max(8.0, min_face_size * scale))
+    else:
+        found = _detect_with(detector, small)
     out = []
     for d in found:
         det = Detection(

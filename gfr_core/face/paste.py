@@ -31,7 +31,9 @@ def inverse_affine(affine: np.ndarray, upscale: float) -> np.ndarray:
     return inv
 
 
-def paste_face(canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, *, upscale: float, mask: np.ndarray | None = None) -> None:
+def paste_face(
+    canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, *, upscale: float, mask: np.ndarray | None = None
+) -> None:
     """Blend ``face`` into ``canvas`` in place: ``canvas = m * warped_face + (1 - m) * canvas``.
 
     Args:
@@ -67,6 +69,8 @@ def paste_face(canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, *, upsc
     local[:, 2] -= (x0, y0)
     size = (x1 - x0, y1 - y0)
     warped = cv2.warpAffine(face, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    wm = cv2.warpAffine(m, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None]
+    wm = cv2.warpAffine(m, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)[
+        ..., None
+    ]
     region = canvas[y0:y1, x0:x1].astype(np.float32)
     canvas[y0:y1, x0:x1] = np.clip(np.round(wm * warped + (1 - wm) * region), 0, 255).astype(np.uint8)

@@ -1,7 +1,34 @@
-"""Network architectures: StyleGAN2, GFPGAN and GPEN, composed from :mod:`gfr_core.nn`."""
+"""Every network, one family per folder, composed from :mod:`gfr_core.nn`.
 
-from .gfpgan import GFPGAN
-from .gpen import GPEN
-from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
+Families with released checkpoints (``stylegan2``, ``gfpgan``, ``gpen``, ``retinaface``) declare a
+:class:`~gfr_core.models.family.Family`: network, frozen config, strict converters and cards, which
+:mod:`gfr_core.hub` collects from :data:`FAMILIES`. The metric and loss networks (``arcface``,
+``inception``, ``vgg``) load files found on disk (:mod:`gfr_core.models.local_weights`).
+"""
 
-__all__ = ["GFPGAN", "GPEN", "StyleGAN2Discriminator", "StyleGAN2Generator", "mix_latents"]
+from . import gfpgan, gpen, retinaface, stylegan2
+from .family import Family, ModelCard, UnmatchedKeysError
+from .gfpgan import GFPGAN, GFPGANConfig
+from .gpen import GPEN, GPENConfig
+from .retinaface import RetinaFace, RetinaFaceConfig
+from .stylegan2 import StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
+
+FAMILIES: tuple[Family, ...] = (gfpgan.FAMILY, gpen.FAMILY, stylegan2.FAMILY, retinaface.FAMILY)
+"""The families the registry collects, in listing order."""
+
+__all__ = [
+    "FAMILIES",
+    "GFPGAN",
+    "GPEN",
+    "Family",
+    "GFPGANConfig",
+    "GPENConfig",
+    "ModelCard",
+    "RetinaFace",
+    "RetinaFaceConfig",
+    "StyleGAN2Config",
+    "StyleGAN2Discriminator",
+    "StyleGAN2Generator",
+    "UnmatchedKeysError",
+    "mix_latents",
+]

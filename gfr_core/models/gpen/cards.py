@@ -1,0 +1,38 @@
+"""Released GPEN blind-face-restoration checkpoints."""
+
+from __future__ import annotations
+
+from ..family import ModelCard
+
+__all__ = ["CARDS", "PAPER"]
+
+PAPER = "Yang, Ren, Xie, Zhang. GAN Prior Embedded Network for Blind Face Restoration in the Wild. CVPR 2021"
+_REPO = "gfr-project/face-priors"  # project mirror for GPEN and StyleGAN2 files
+_LICENSE = "GPEN: non-commercial research use (yangxy/GPEN); FFHQ (CC BY-NC-SA 4.0)"
+
+CARDS = (
+    ModelCard(
+        name="gpen-bfr-512",
+        arch="gpen",
+        config=dict(size=512, style_dim=512, n_mlp=8, channel_multiplier=2, narrow=1.0),
+        task="restore",
+        repo_id=_REPO,
+        filename="GPEN-BFR-512.pth",
+        converter="gpen",
+        license=_LICENSE,
+        paper=PAPER,
+        description="GPEN blind face restoration, 512 px",
+    ),
+    ModelCard(
+        name="gpen-bfr-256",
+        arch="gpen",
+        config=dict(size=256, style_dim=512, n_mlp=8, channel_multiplier=1, narrow=0.5),
+        task="restore",
+        repo_id=_REPO,
+        filename="GPEN-BFR-256.pth",
+        converter="gpen",
+        license=_LICENSE,
+        paper=PAPER,
+        description="GPEN blind face restoration, 256 px (narrow 0.5)",
+    ),
+)

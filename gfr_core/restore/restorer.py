@@ -1,0 +1,313 @@
+"""Whole-photo face restoration: detect -> align -> restore (one batched forward) -> paste back.
+
+``FaceRestorer`` holds a model and its settings only; every call is independent (no state accumulates
+between photos). Images enter and leave as RGB ``uint8`` arrays; gray and RGBA inputs keep their layout.
+
+**Fidelity.** ``fidelity`` in [0, 1] controls how far the result may move from the input:
+
+* ``0``: the prior alone renders the predicted latents (SFT conditions / GPEN encoder features switched
+  off): the most "generated" face.
+* ``0 -> 0.5``: the spatial guidance (SFT scale and shift, or GPEN's injected encoder features) is faded in
+  linearly; ``0.5`` is exactly the trained model's output (the default).
+* ``0.5 -> 1``: the restored face is blended with the aligned input in pixel space; ``1`` returns the input
+  face unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from ..face import Detection, align_face, detect_faces, paste_face, select_center_face, template
+from ..io.image import LoadedImage, prepare_array, restore_mode
+from ..io.tensor import from_uint8, to_uint8
+from .settings import InferenceSettings, optimize_for_inference
+
+__all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "RestoreResult"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FIDELITY = 0.5
+"""The trained model's own output."""
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One face of a photo."""
+
+    box: np.ndarray  # (4,) x1, y1, x2, y2 in input-photo pixels
+    landmarks: np.ndarray  # (5,2) in input-photo pixels
+    score: float  # detector confidence (1.0 for aligned input)
+    affine: np.ndarray  # (2,3) photo -> aligned crop
+    aligned: np.ndarray  # (S,S,3) uint8 RGB crop fed to the model
+    restored: np.ndarray  # (S,S,3) uint8 RGB model output
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """The restored photo and what was done to it."""
+
+    image: np.ndarray  # (H*up,W*up[,C]) uint8; gray stays (H,W), RGBA keeps its (upscaled) alpha
+    faces: list[FaceResult]  # detected faces in decreasing size
+    upscale: float  # output / input size
+    messages: list[str] = field(default_factory=list)  # remarks for the user (no face found, conversions)
+
+
+def _check_fidelity(fidelity: float) -> float:
+    if isinstance(fidelity, bool) or not isinstance(fidelity, (int, float, np.floating, np.integer)):
+        raise ValueError(f"fidelity must be a number in [0, 1], got {type(fidelity).__name__}")
+    f = float(fidelity)
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"fidelity must be in [0, 1], got {fidelity}")
+    return f
+
+
+def _check_upscale(upscale: float) -> float:
+    if isinstance(upscale, bool) or not isinstance(upscale, (int, float, np.floating, np.integer)):
+        raise ValueError(f"upscale must be a number between 1 and 8, got {type(upscale).__name__}")
+    if not 1 <= upscale <= 8:
+        raise ValueError(f"upscale must be between 1 and 8, got {upscale}")
+    return float(upscale)
+
+
+def _check_image(image: object, what: str) -> None:
+    if not isinstance(image, (np.ndarray, LoadedImage)):
+        raise ValueError(f"{what} must be an (H,W,3) uint8 RGB numpy array, got {type(image).__name__}")
+
+
+@functools.lru_cache(maxsize=2)
+def _retinaface(device: str) -> nn.Module:
+    from ..hub import load_model
+
+    return load_model("retinaface-r50", device=device)
+
+
+class FaceRestorer:
+    """Restore every face in a photo with a GFPGAN- or GPEN-style model.
+
+    Example::
+
+        restorer = FaceRestorer.from_pretrained("gfpgan-v1.4")
+        result = restorer(rgb_uint8, upscale=2)
+        result.image, result.faces[0].restored
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        face_size: int,
+        name: str = "custom",
+        device: str | torch.device = "cpu",
+        detector: str = "mtcnn",
+        max_batch: int | None = None,
+        crop_zoom: float = 1.0,
+        settings: InferenceSettings | None = None,
+    ) -> None:
+        """Wrap a restoration network.
+
+        Args:
+            model: Maps (B,3,S,S) in [-1,1] to (B,3,S,S) and accepts ``spatial_strength=``.
+            face_size: S, the model's input resolution.
+            name: Label used in messages.
+            device: Device the model runs on.
+            detector: Face detector name (see :data:`gfr_core.face.DETECTORS`).
+            max_batch: Most faces per forward pass (default: the device's measured policy,
+                :meth:`InferenceSettings.faces_per_forward`); bounds memory on photos with many faces.
+            crop_zoom: Template zoom the model was trained with (see :func:`gfr_core.face.template`).
+            settings: Inference settings (default: :meth:`InferenceSettings.for_device`).
+        """
+        self.settings = settings or InferenceSettings.for_device(device)
+        self.model = model.eval().to(device)
+        self._forward = optimize_for_inference(self.model, self.settings)
+        self.face_size = int(face_size)
+        self.name = name
+        self.device = torch.device(device)
+        self.detector = detector
+        self.max_batch = int(max_batch) if max_batch else self.settings.faces_per_forward(self.face_size)
+        self.crop_zoom = float(crop_zoom)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str,
+        *,
+        device: str | torch.device = "cpu",
+        detector: str = "mtcnn",
+        max_batch: int | None = None,
+        settings: InferenceSettings | None = None,
+    ) -> FaceRestorer:
+        """Load a registered restorer (see ``gfr models``) or a local checkpoint file.
+
+        ``settings`` overrides the device's measured defaults, e.g.
+        ``InferenceSettings.for_device("cuda", compile=True)`` for ``torch.compile`` with CUDA graphs.
+        """
+        from ..hub import load_model, model_card
+
+        model = load_model(name, device=device)
+        card = model_card(name)
+        if card is not None:
+            if card.task != "restore":
+                raise ValueError(
+                    f"{name} is a {card.task} model, not a face restorer; pick one of `gfr models` with task 'restore'"
+                )
+            size, zoom = card.face_size, card.crop_zoom
+        else:  # a foreign checkpoint file (official layout): the architecture's size, the FFHQ template
+            size, zoom = int(getattr(model, "out_size", getattr(model, "size", 512))), 1.0
+        return cls(
+            model,
+            face_size=size,
+            name=str(name),
+            device=device,
+            detector=detector,
+            max_batch=max_batch,
+            crop_zoom=zoom,
+            settings=settings,
+        )
+
+    # ----------------------------------------------------------------------------------------------
+    # Faces
+
+    @torch.inference_mode()
+    def restore_faces(self, crops: np.ndarray, *, fidelity: float = DEFAULT_FIDELITY) -> np.ndarray:
+        """Restore aligned crops in batches.
+
+        Args:
+            crops: (N,S,S,3) uint8 RGB, S = ``face_size``.
+            fidelity: See the module docstring.
+
+        Returns:
+            (N,S,S,3) uint8 RGB.
+        """
+        f = _check_fidelity(fidelity)
+        if not isinstance(crops, np.ndarray):
+            raise ValueError(
+                f"crops must be an (N,{self.face_size},{self.face_size},3) uint8 RGB numpy array, got {type(crops).__name__}"
+            )
+        if crops.ndim != 4 or crops.shape[1:] != (self.face_size, self.face_size, 3) or crops.dtype != np.uint8:
+            raise ValueError(
+                f"crops must be (N,{self.face_size},{self.face_size},3) uint8 RGB in [0,255], got {crops.shape} {crops.dtype}"
+            )
+        out = np.empty_like(crops)
+        for i in range(0, len(crops), self.max_batch):
+            x = from_uint8(crops[i : i + self.max_batch], self.device)
+            n = len(x)
+            if self.settings.compile:  # pad to a power of two: a few fixed shapes, each compiled (CUDA graph) once
+                padded = min(self.max_batch, 1 << (n - 1).bit_length())
+                x = torch.cat([x, x.new_zeros(padded - n, *x.shape[1:])])
+            with self.settings.autocast():
+                y = self._forward(
+                    self.settings.prepare_input(x), spatial_strength=min(1.0, 2 * f), fused=self.settings.fused
+                )
+            y, x = y[:n].float(), x[:n]
+            if f > 0.5:
+                a = 2 * f - 1
+                y = (1 - a) * y + a * x
+            out[i : i + self.max_batch] = to_uint8(y)
+        return out
+
+    def restore_aligned(self, face: np.ndarray, *, fidelity: float = DEFAULT_FIDELITY) -> np.ndarray:
+        """Restore one already-aligned face of any size; returns the (S,S[,C]) restored crop.
+
+        Gray input gives gray output and an alpha channel is resized and kept.
+        """
+        _check_image(face, "face")
+        rgb, alpha, gray = prepare_array(face)
+        crop = self._resize_to_face(rgb)
+        restored = self.restore_faces(crop[None], fidelity=fidelity)[0]
+        return restore_mode(restored, alpha=alpha, gray=gray)
+
+    def _resize_to_face(self, rgb: np.ndarray) -> np.ndarray:
+        s = self.face_size
+        if rgb.shape[:2] == (s, s):
+            return rgb
+        interp = cv2.INTER_AREA if min(rgb.shape[:2]) > s else cv2.INTER_CUBIC
+        return cv2.resize(rgb, (s, s), interpolation=interp)
+
+    # ----------------------------------------------------------------------------------------------
+    # Photos
+
+    def detect(
+        self, rgb: np.ndarray, *, only_center_face: bool = False, min_face_size: float = 16.0
+    ) -> list[Detection]:
+        """Faces of an RGB photo, largest first (or only the most central one)."""
+        detector = _retinaface(str(self.device)) if self.detector == "retinaface" else self.detector
+        dets = detect_faces(rgb, detector=detector, device=str(self.device), min_face_size=min_face_size)
+        if only_center_face:
+            dets = select_center_face(dets, rgb.shape[1], rgb.shape[0])
+        return dets
+
+    def __call__(
+        self,
+        image: np.ndarray | LoadedImage,
+        *,
+        upscale: float = 2,
+        fidelity: float = DEFAULT_FIDELITY,
+        only_center_face: bool = False,
+        aligned: bool = False,
+        min_face_size: float = 16.0,
+        detections: list[Detection] | None = None,
+        background: Literal["lanczos", "bicubic"] = "lanczos",
+    ) -> RestoreResult:
+        """Restore every face of a photo and paste it back into the upscaled photo.
+
+        Args:
+            image: (H,W), (H,W,3) or (H,W,4) array (uint8, uint16 or float in [0,1]), or a :class:`LoadedImage`.
+            upscale: Output size / input size (1 to 8).
+            fidelity: See the module docstring; 0.5 is the model's own output.
+            only_center_face: Restore only the face closest to the centre.
+            aligned: The input is one face already aligned to the template: skip detection and return the
+                restored crop at the model's resolution.
+            min_face_size: Ignore smaller faces (pixels).
+            detections: Use these faces instead of running the detector.
+            background: Resampling used to upscale the photo behind the faces.
+        """
+        f = _check_fidelity(fidelity)
+        upscale = _check_upscale(upscale)
+        _check_image(image, "image")
+        messages: list[str] = []
+        if isinstance(image, LoadedImage):
+            rgb, alpha, gray = image.rgb, image.alpha, image.gray
+            messages += image.notes
+        else:
+            rgb, alpha, gray = prepare_array(image)
+        h, w = rgb.shape[:2]
+
+        if aligned:
+            crop = self._resize_to_face(rgb)
+            restored = self.restore_faces(crop[None], fidelity=f)[0]
+            s = self.face_size
+            affine = np.array([[s / w, 0, 0], [0, s / h, 0]], np.float64)
+            lm = template(s, self.crop_zoom) * np.array([w / s, h / s])
+            face = FaceResult(np.array([0, 0, w, h], np.float64), lm, 1.0, affine, crop, restored)
+            return RestoreResult(restore_mode(restored, alpha=alpha, gray=gray), [face], s / max(h, w), messages)
+
+        dets = (
+            detections
+            if detections is not None
+            else self.detect(rgb, only_center_face=only_center_face, min_face_size=min_face_size)
+        )
+        interp = cv2.INTER_LANCZOS4 if background == "lanczos" else cv2.INTER_CUBIC
+        out_w, out_h = round(w * upscale), round(h * upscale)
+        canvas = rgb.copy() if (out_w, out_h) == (w, h) else cv2.resize(rgb, (out_w, out_h), interpolation=interp)
+        faces: list[FaceResult] = []
+        if not dets:
+            messages.append("no face found: the photo was only upscaled")
+        else:
+            alignedf = [align_face(rgb, d.landmarks, self.face_size, zoom=self.crop_zoom) for d in dets]
+            restored = self.restore_faces(np.stack([a.crop for a in alignedf]), fidelity=f)
+            # paste smallest first so that larger (closer) faces end up on top where faces overlap
+            for _, a, r in sorted(zip(dets, alignedf, restored), key=lambda t: t[0].size):
+                paste_face(canvas, r, a.affine, upscale=out_w / w)
+            faces = [
+                FaceResult(d.box, d.landmarks, d.score, a.affine, a.crop, r)
+                for d, a, r in zip(dets, alignedf, restored)
+            ]
+        return RestoreResult(restore_mode(canvas, alpha=alpha, gray=gray), faces, out_w / w, messages)
