@@ -177,3 +177,34 @@ def test_small_faces_are_area_downsampled_before_pasting():
     res = r(photo, upscale=1, fidelity=1.0, detections=[face_at(150, 120, 20)])
     diff = np.abs(res.image.astype(int) - photo.astype(int))
     assert diff.mean() < 0.2 and diff.max() <= 8
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda r: r(np.zeros((40, 40, 3), np.float32) + 7.0), r"float image must hold values in \[0,1\]"),
+        (lambda r: r(np.zeros((40, 40, 5), np.uint8)), r"\(H,W,3\) or \(H,W,4\) image \(uint8 RGB\)"),
+        (lambda r: r(np.zeros((40, 40, 3), np.int64)), r"unsupported image dtype int64; pass uint8"),
+        (lambda r: r([[0, 1], [2, 3]]), r"must be an \(H,W,3\) uint8 RGB numpy array, got list"),
+        (lambda r: r(np.zeros((40, 40, 3), np.uint8), upscale="2"), r"upscale must be a number between 1 and 8"),
+        (lambda r: r(np.zeros((40, 40, 3), np.uint8), fidelity=2), r"fidelity must be in \[0, 1\]"),
+        (lambda r: r.restore_aligned(np.zeros((0, 40, 3), np.uint8)), r"the image is empty"),
+        (
+            lambda r: r.restore_faces(np.zeros((2, 32, 32, 3), np.uint8)),
+            r"crops must be \(N,64,64,3\) uint8 RGB in \[0,255\]",
+        ),
+        (lambda r: r.restore_faces(np.zeros((2, 64, 64, 3), np.float32)), r"crops must be \(N,64,64,3\) uint8 RGB"),
+    ],
+)
+def test_public_entry_points_check_their_inputs(call, match):
+    """A wrong dtype, shape or range is one ValueError naming what is expected, not a failure deep in torch."""
+    with pytest.raises(ValueError, match=match) as info:
+        call(tiny_restorer())
+    assert "\n" not in str(info.value)
+
+
+def test_load_model_checks_its_argument():
+    from gfr_core import load_model
+
+    with pytest.raises(ValueError, match="model name or a checkpoint path"):
+        load_model(123)  # type: ignore[arg-type]
