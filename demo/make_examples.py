@@ -3,6 +3,9 @@
 Faces are sampled from ``embedded-prior`` (no photo of a real person is used), kept only where the MTCNN
 detector finds them, composed into photos on a soft background, and degraded with ``gfr_core.degrade``.
 Outputs: ``demo/examples/photo-*.png`` (degraded photos) and ``clean-*.png`` (clean faces for the lab).
+
+``--photos DIR`` also degrades the public-domain photographs there (x4 area downscale, JPEG 60) into
+``real-*.jpg`` examples, and writes ``before-after.png`` (bicubic | gfr | original face crops) for the README.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def compose(faces: list[np.ndarray], positions: list[tuple[int, int]], size: tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--photos", help="folder of sharp public-domain photos (../shared/data/photos-pd)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,7 +81,34 @@ def main() -> None:
             compose([f], [(s // 2 + 16, s // 2 + 16)], (s + 32, s + 32), seed=10 + i),
             overwrite=True,
         )
+    if args.photos:
+        real_examples(Path(args.photos), out)
     print(f"wrote examples to {out}")
+
+
+def real_examples(folder: Path, out: Path) -> None:
+    """Degraded copies of sharp public-domain photos, and a before/after strip of their faces."""
+    from gfr_core import FaceRestorer, read_image
+    from gfr_core.metrics.photo import Degradation, degrade_photo
+
+    d = Degradation("x4-q60", 4, 60)
+    restorer = FaceRestorer.from_pretrained("embedded")
+    strips = []
+    for name in ("obama3.jpg", "obama.jpg"):
+        rgb = read_image(folder / name).rgb
+        lq = degrade_photo(rgb, d)
+        write_image(out / f"real-{Path(name).stem}-x4.jpg", lq, overwrite=True, quality=95)
+        res = restorer(lq, upscale=d.scale)
+        bic = cv2.resize(lq, (res.image.shape[1], res.image.shape[0]), interpolation=cv2.INTER_CUBIC)
+        x0, y0, x1, y1 = (res.faces[0].box * d.scale).astype(int)
+        m = (x1 - x0) // 3
+        box = (slice(max(0, y0 - m), y1 + m), slice(max(0, x0 - m), x1 + m))
+        crops = [im[box] for im in (bic, res.image, rgb[: bic.shape[0], : bic.shape[1]])]
+        h = 320
+        strips.append(np.concatenate([cv2.resize(c, (round(c.shape[1] * h / c.shape[0]), h)) for c in crops], 1))
+    width = max(s.shape[1] for s in strips)
+    strips = [np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in strips]
+    write_image(out / "before-after.png", np.concatenate(strips, 0), overwrite=True)
 
 
 if __name__ == "__main__":

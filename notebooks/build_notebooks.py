@@ -259,7 +259,8 @@ grid = np.concatenate([faces[:k]] + [outs[n][:k] for n in names])
 show(an.tile(grid, k), "Rows: clean, " + ", ".join(names),
      "Look at how much of each face survives: without SFT only the predicted latents drive the prior; with the mean latent only the spatial SFT path does; a random decoder removes the learned prior. The table above gives the numbers.", size=9)"""),
         new_markdown_cell(
-            "## The fidelity control\n0: prior only (SFT off) · 0.5: the model's output · 1: the input face."
+            "## The fidelity control\n0: the model's output · 1: the input face · linear in between "
+            "(the bare prior is studied above, not behind this knob)."
         ),
         new_code_cell("""\
 fids = [0.0, 0.25, 0.5, 0.75, 1.0]

@@ -251,7 +251,8 @@ def test_embedded_checksum_is_enforced(tmp_path):
 
 
 def test_the_test_run_has_its_own_hugging_face_cache():
-    """conftest gives every run a temporary HF_HOME, so a user's cached checkpoints cannot make a test pass."""
-    from huggingface_hub import constants
-
-    assert "gfr-test-hf-" in os.environ["HF_HOME"] and constants.HF_HUB_CACHE.startswith(os.environ["HF_HOME"])
+    """conftest gives every run a temporary HF_HOME, so a user's cached checkpoints cannot make a test pass
+    (checked in a child process, as the CLI tests run: other tests here repoint the cache in-process)."""
+    code = "from huggingface_hub import constants; print(constants.HF_HUB_CACHE)"
+    cache = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert "gfr-test-hf-" in os.environ["HF_HOME"] and cache.startswith(os.environ["HF_HOME"])

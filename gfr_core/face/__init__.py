@@ -2,7 +2,8 @@
 
 from .align import BORDER_RGB, FFHQ_TEMPLATE_512, AlignedFace, align_face, estimate_similarity, template
 from .detect import DETECTORS, Detection, Detector, LandmarkDetector, detect_faces, select_center_face
-from .paste import face_mask, inverse_affine, paste_face
+from .mask import template_face_mask
+from .paste import add_correction, face_mask, inverse_affine, paste_face
 
 __all__ = [
     "BORDER_RGB",
@@ -12,6 +13,7 @@ __all__ = [
     "Detection",
     "Detector",
     "LandmarkDetector",
+    "add_correction",
     "align_face",
     "detect_faces",
     "estimate_similarity",
@@ -20,4 +22,5 @@ __all__ = [
     "paste_face",
     "select_center_face",
     "template",
+    "template_face_mask",
 ]

@@ -79,7 +79,9 @@ class AlignedFace:
     affine: np.ndarray  # (2,3) photo -> crop
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray, face_size: int, *, zoom: float = 1.0) -> AlignedFace:
+def align_face(
+    image: np.ndarray, landmarks: np.ndarray, face_size: int, *, zoom: float = 1.0, antialias: bool = True
+) -> AlignedFace:
     """Warp the face with these five landmarks to a ``face_size`` crop aligned to the FFHQ template.
 
     Args:
@@ -87,9 +89,31 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, face_size: int, *, zoom
         landmarks: (5,2) (x, y) in photo pixels, ordered as :data:`FFHQ_TEMPLATE_512`.
         face_size: Crop size.
         zoom: Template zoom (see :func:`template`).
+        antialias: Where the face is larger than the crop, low-pass the photo around it first (a Gaussian
+            matched to the shrink factor), so that a 300 px face does not alias into a 64 px crop.
     """
     m = estimate_similarity(landmarks, template(face_size, zoom))
+    src, warp = image, m
+    shrink = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # crop pixels per photo pixel
+    if antialias and shrink < 0.9:
+        sigma = 0.45 * float(np.sqrt(1.0 / shrink**2 - 1.0))
+        inv = cv2.invertAffineTransform(m)
+        corners = np.array([[0, 0, 1], [face_size, 0, 1], [0, face_size, 1], [face_size, face_size, 1]], np.float64)
+        pts = corners @ inv.T
+        pad = int(np.ceil(3 * sigma)) + 2
+        h, w = image.shape[:2]
+        x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)
+        x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + pad, (w, h))
+        if x1 > x0 and y1 > y0:
+            src = cv2.GaussianBlur(image[y0:y1, x0:x1], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+            warp = m.copy()
+            warp[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
     crop = cv2.warpAffine(
-        image, m, (face_size, face_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=BORDER_RGB
+        src,
+        warp,
+        (face_size, face_size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=BORDER_RGB,
     )
     return AlignedFace(crop=crop, affine=m)

@@ -1,4 +1,4 @@
-"""Paste restored faces back into the (upscaled) photo with a feathered mask.
+"""Paste restored faces (or their corrections) back into the (upscaled) photo with a feathered mask.
 
 Each face is warped back with the inverse of its alignment transform, only inside the bounding box of
 its footprint (memory and time scale with the face, not the photo). The blend mask is built in face
@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["face_mask", "inverse_affine", "paste_face"]
+__all__ = ["add_correction", "face_mask", "inverse_affine", "paste_face"]
 
 
 def face_mask(face_size: int, *, feather: float = 0.08) -> np.ndarray:
@@ -31,6 +31,54 @@ def inverse_affine(affine: np.ndarray, upscale: float) -> np.ndarray:
     return inv
 
 
+def _shrink_first(arrays: list[np.ndarray], inv: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, int]:
+    """Where a crop lands much smaller than itself, area-downsample it first (warping alone aliases), keeping
+    2x oversampling for the warp, and fold the resize into the transform (pixel-centre exact)."""
+    s = arrays[0].shape[0]
+    shrink = float(np.sqrt(abs(np.linalg.det(inv[:, :2]))))
+    if shrink >= 0.5:
+        return arrays, inv, s
+    s2 = max(8, int(round(s * shrink * 2)))
+    r = s2 / s
+    arrays = [cv2.resize(a, (s2, s2), interpolation=cv2.INTER_AREA) for a in arrays]
+    lin = inv[:, :2].copy()
+    inv = np.hstack([lin / r, (inv[:, 2] + lin @ np.array([0.5 / r - 0.5, 0.5 / r - 0.5]))[:, None]])
+    return arrays, inv, s2
+
+
+def _footprint(inv: np.ndarray, s: int, shape: tuple[int, int]) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """Canvas box (x0, y0, x1, y1) an (s,s) crop lands in under ``inv``, and ``inv`` relative to that box."""
+    corners = np.array([[0, 0, 1], [s, 0, 1], [0, s, 1], [s, s, 1]], np.float64)
+    pts = corners @ inv.T
+    h, w = shape
+    x0, y0 = np.floor(pts.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    local = inv.copy()
+    local[:, 2] -= (x0, y0)
+    return (int(x0), int(y0), int(x1), int(y1)), local
+
+
+def add_correction(
+    canvas: np.ndarray, correction: np.ndarray, affine: np.ndarray, *, upscale: float, mask: np.ndarray
+) -> None:
+    """Add a smooth crop-space ``correction`` (S,S,C) float32, weighted by ``mask`` (S,S), to a float32 canvas.
+
+    The correction is band-limited to the crop's resolution, so it is warped with bicubic interpolation
+    (no faceting where it lands larger than the crop). Only the face's footprint is touched.
+    """
+    (weighted,), inv, s = _shrink_first([correction * mask[..., None]], inverse_affine(affine, upscale))
+    region = _footprint(inv, s, canvas.shape[:2])
+    if region is None:
+        return
+    (x0, y0, x1, y1), local = region
+    size = (x1 - x0, y1 - y0)
+    warped = cv2.warpAffine(weighted, local, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    canvas[y0:y1, x0:x1] += warped.reshape(y1 - y0, x1 - x0, -1)
+
+
 def paste_face(
     canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, *, upscale: float, mask: np.ndarray | None = None
 ) -> None:
@@ -43,34 +91,15 @@ def paste_face(
         upscale: Canvas scale relative to the photo the affine refers to.
         mask: (S,S) float mask in face coordinates (default :func:`face_mask`).
     """
-    s = face.shape[0]
-    m = face_mask(s) if mask is None else mask
-    inv = inverse_affine(affine, upscale)
-    shrink = float(np.sqrt(abs(np.linalg.det(inv[:, :2]))))
-    if shrink < 0.5:
-        # The face lands much smaller than the crop: area-downsample it first (bilinear warping alone aliases),
-        # keeping 2x oversampling for the warp, and fold the resize into the transform (pixel-centre exact).
-        s2 = max(8, int(round(s * shrink * 2)))
-        r = s2 / s
-        face = cv2.resize(face, (s2, s2), interpolation=cv2.INTER_AREA)
-        m = cv2.resize(m, (s2, s2), interpolation=cv2.INTER_AREA)
-        lin = inv[:, :2].copy()
-        inv = np.hstack([lin / r, (inv[:, 2] + lin @ np.array([0.5 / r - 0.5, 0.5 / r - 0.5]))[:, None]])
-        s = s2
-    corners = np.array([[0, 0, 1], [s, 0, 1], [0, s, 1], [s, s, 1]], np.float64)
-    pts = corners @ inv.T
-    h, w = canvas.shape[:2]
-    x0, y0 = np.floor(pts.min(0)).astype(int) - 1
-    x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
+    m = face_mask(face.shape[0]) if mask is None else mask
+    (face, m), inv, s = _shrink_first([face, m], inverse_affine(affine, upscale))
+    region = _footprint(inv, s, canvas.shape[:2])
+    if region is None:
         return  # entirely outside the photo
-    local = inv.copy()
-    local[:, 2] -= (x0, y0)
+    (x0, y0, x1, y1), local = region
     size = (x1 - x0, y1 - y0)
     warped = cv2.warpAffine(face, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    wm = cv2.warpAffine(m, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)[
-        ..., None
-    ]
+    wm = cv2.warpAffine(m, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    wm = wm[..., None]
     region = canvas[y0:y1, x0:x1].astype(np.float32)
     canvas[y0:y1, x0:x1] = np.clip(np.round(wm * warped + (1 - wm) * region), 0, 255).astype(np.uint8)

@@ -3,14 +3,14 @@
 ``FaceRestorer`` holds a model and its settings only; every call is independent (no state accumulates
 between photos). Images enter and leave as RGB ``uint8`` arrays; gray and RGBA inputs keep their layout.
 
-**Fidelity.** ``fidelity`` in [0, 1] controls how far the result may move from the input:
+**Composition.** The restorer's change to each face is band-limited to its own resolution, its coarse
+colour removed, and added to the upscaled photo inside a face-shaped mask (:mod:`gfr_core.restore.compose`):
+above the model's resolution the detail is the upscaled photo's, so a small model never makes a large
+face blurrier than the background's upscale.
 
-* ``0``: the prior alone renders the predicted latents (SFT conditions / GPEN encoder features switched
-  off): the most "generated" face.
-* ``0 -> 0.5``: the spatial guidance (SFT scale and shift, or GPEN's injected encoder features) is faded in
-  linearly; ``0.5`` is exactly the trained model's output (the default).
-* ``0.5 -> 1``: the restored face is blended with the aligned input in pixel space; ``1`` returns the input
-  face unchanged.
+**Fidelity** in [0, 1] is one knob: ``0`` is the full restoration, ``1`` is exactly the input upscaled as
+the background is (no face changed), and in between the face moves linearly towards the input. The bare
+prior (SFT switched off) is not behind this knob: see :mod:`gfr_core.analysis` and the prior explorer.
 """
 
 from __future__ import annotations
@@ -25,17 +25,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..face import Detection, align_face, detect_faces, paste_face, select_center_face, template
+from ..face import Detection, add_correction, align_face, detect_faces, select_center_face, template, template_face_mask
 from ..io.image import LoadedImage, prepare_array, restore_mode
 from ..io.tensor import from_uint8, to_uint8
+from .compose import Composition, face_correction, is_grayscale, to_grayscale
 from .settings import InferenceSettings, optimize_for_inference
 
 __all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "RestoreResult"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FIDELITY = 0.5
-"""The trained model's own output."""
+DEFAULT_FIDELITY = 0.0
+"""The full restoration (chosen from measurement on real photographs: benchmarks/PHOTOS.md)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class FaceRestorer:
         self.detector = detector
         self.max_batch = int(max_batch) if max_batch else self.settings.faces_per_forward(self.face_size)
         self.crop_zoom = float(crop_zoom)
+        self.composition = Composition()  # how restored faces merge into the photo (restore.compose)
 
     @classmethod
     def from_pretrained(
@@ -176,12 +178,12 @@ class FaceRestorer:
     # Faces
 
     @torch.inference_mode()
-    def restore_faces(self, crops: np.ndarray, *, fidelity: float = DEFAULT_FIDELITY) -> np.ndarray:
-        """Restore aligned crops in batches.
+    def restore_faces(self, crops: np.ndarray, *, fidelity: float = 0.0) -> np.ndarray:
+        """Run the model on aligned crops, in batches (no composition: the raw model output).
 
         Args:
             crops: (N,S,S,3) uint8 RGB, S = ``face_size``.
-            fidelity: See the module docstring.
+            fidelity: 0 is the model's output, 1 the input crop, linear in between.
 
         Returns:
             (N,S,S,3) uint8 RGB.
@@ -203,26 +205,20 @@ class FaceRestorer:
                 padded = min(self.max_batch, 1 << (n - 1).bit_length())
                 x = torch.cat([x, x.new_zeros(padded - n, *x.shape[1:])])
             with self.settings.autocast():
-                y = self._forward(
-                    self.settings.prepare_input(x), spatial_strength=min(1.0, 2 * f), fused=self.settings.fused
-                )
+                y = self._forward(self.settings.prepare_input(x), fused=self.settings.fused)
             y, x = y[:n].float(), x[:n]
-            if f > 0.5:
-                a = 2 * f - 1
-                y = (1 - a) * y + a * x
+            if f > 0:
+                y = (1 - f) * y + f * x
             out[i : i + self.max_batch] = to_uint8(y)
         return out
 
     def restore_aligned(self, face: np.ndarray, *, fidelity: float = DEFAULT_FIDELITY) -> np.ndarray:
-        """Restore one already-aligned face of any size; returns the (S,S[,C]) restored crop.
+        """Restore one already-aligned face of any size; returns it at its own size (composed as in a photo).
 
-        Gray input gives gray output and an alpha channel is resized and kept.
+        Gray input gives gray output and an alpha channel is kept.
         """
         _check_image(face, "face")
-        rgb, alpha, gray = prepare_array(face)
-        crop = self._resize_to_face(rgb)
-        restored = self.restore_faces(crop[None], fidelity=fidelity)[0]
-        return restore_mode(restored, alpha=alpha, gray=gray)
+        return self(face, aligned=True, upscale=1, fidelity=fidelity).image
 
     def _resize_to_face(self, rgb: np.ndarray) -> np.ndarray:
         s = self.face_size
@@ -254,17 +250,17 @@ class FaceRestorer:
         aligned: bool = False,
         min_face_size: float = 16.0,
         detections: list[Detection] | None = None,
-        background: Literal["lanczos", "bicubic"] = "lanczos",
+        background: Literal["lanczos", "bicubic"] = "bicubic",
     ) -> RestoreResult:
         """Restore every face of a photo and paste it back into the upscaled photo.
 
         Args:
             image: (H,W), (H,W,3) or (H,W,4) array (uint8, uint16 or float in [0,1]), or a :class:`LoadedImage`.
             upscale: Output size / input size (1 to 8).
-            fidelity: See the module docstring; 0.5 is the model's own output.
+            fidelity: 0 is the full restoration, 1 exactly the upscaled input, linear in between.
             only_center_face: Restore only the face closest to the centre.
-            aligned: The input is one face already aligned to the template: skip detection and return the
-                restored crop at the model's resolution.
+            aligned: The input is one face already aligned to the template (any size): skip detection;
+                the output is that crop, upscaled by ``upscale`` and restored.
             min_face_size: Ignore smaller faces (pixels).
             detections: Use these faces instead of running the detector.
             background: Resampling used to upscale the photo behind the faces.
@@ -280,34 +276,48 @@ class FaceRestorer:
             rgb, alpha, gray = prepare_array(image)
         h, w = rgb.shape[:2]
 
-        if aligned:
-            crop = self._resize_to_face(rgb)
-            restored = self.restore_faces(crop[None], fidelity=f)[0]
-            s = self.face_size
-            affine = np.array([[s / w, 0, 0], [0, s / h, 0]], np.float64)
-            lm = template(s, self.crop_zoom) * np.array([w / s, h / s])
-            face = FaceResult(np.array([0, 0, w, h], np.float64), lm, 1.0, affine, crop, restored)
-            return RestoreResult(restore_mode(restored, alpha=alpha, gray=gray), [face], s / max(h, w), messages)
-
-        dets = (
-            detections
-            if detections is not None
-            else self.detect(rgb, only_center_face=only_center_face, min_face_size=min_face_size)
-        )
         interp = cv2.INTER_LANCZOS4 if background == "lanczos" else cv2.INTER_CUBIC
         out_w, out_h = round(w * upscale), round(h * upscale)
         canvas = rgb.copy() if (out_w, out_h) == (w, h) else cv2.resize(rgb, (out_w, out_h), interpolation=interp)
+        if aligned:  # the whole image is one template-aligned face, of any size
+            s = self.face_size
+            crop = self._resize_to_face(rgb)
+            affine = np.array([[s / w, 0, 0], [0, s / h, 0]], np.float64)
+            lm = template(s, self.crop_zoom) * np.array([w / s, h / s])
+            faces_in = [(Detection(np.array([0, 0, w, h], np.float64), lm, 1.0), crop, affine)]
+        else:
+            dets = (
+                detections
+                if detections is not None
+                else self.detect(rgb, only_center_face=only_center_face, min_face_size=min_face_size)
+            )
+            faces_in = []
+            for d in dets:
+                a = align_face(rgb, d.landmarks, self.face_size, zoom=self.crop_zoom)
+                faces_in.append((d, a.crop, a.affine))
         faces: list[FaceResult] = []
-        if not dets:
+        if not faces_in:
             messages.append("no face found: the photo was only upscaled")
         else:
-            alignedf = [align_face(rgb, d.landmarks, self.face_size, zoom=self.crop_zoom) for d in dets]
-            restored = self.restore_faces(np.stack([a.crop for a in alignedf]), fidelity=f)
-            # paste smallest first so that larger (closer) faces end up on top where faces overlap
-            for _, a, r in sorted(zip(dets, alignedf, restored), key=lambda t: t[0].size):
-                paste_face(canvas, r, a.affine, upscale=out_w / w)
-            faces = [
-                FaceResult(d.box, d.landmarks, d.score, a.affine, a.crop, r)
-                for d, a, r in zip(dets, alignedf, restored)
-            ]
+            restored = self.restore_faces(np.stack([c for _, c, _ in faces_in]))
+            faces = [FaceResult(d.box, d.landmarks, d.score, m, c, r) for (d, c, m), r in zip(faces_in, restored)]
+            if f < 1.0:
+                canvas = self._compose(canvas, faces, strength=1.0 - f, upscale=out_w / w)
+        if not gray and is_grayscale(rgb, self.composition.gray_tolerance):
+            canvas = to_grayscale(canvas)
         return RestoreResult(restore_mode(canvas, alpha=alpha, gray=gray), faces, out_w / w, messages)
+
+    def _compose(self, canvas: np.ndarray, faces: list[FaceResult], *, strength: float, upscale: float) -> np.ndarray:
+        """Add each face's band-limited correction, ``strength`` times, inside the face-shaped mask."""
+        mask = template_face_mask(self.face_size, self.crop_zoom)
+        out = canvas.astype(np.float32)
+        for face in faces:
+            shrink = float(np.sqrt(abs(np.linalg.det(face.affine[:, :2]))))  # crop pixels per input pixel
+            sigma, weight = self.composition.for_face(shrink, upscale)
+            if weight * strength == 0:
+                continue
+            correction = face_correction(
+                face.restored, face.aligned, detail_sigma=sigma, colour_sigma=self.composition.colour_sigma
+            )
+            add_correction(out, correction * (weight * strength), face.affine, upscale=upscale, mask=mask)
+        return np.clip(np.round(out), 0, 255).astype(np.uint8)

@@ -441,7 +441,7 @@ def bench_memory(
 
 
 def _run_child(entry: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Call ``gfr_core.bench.<entry>(json)`` in a fresh Python process with this one's thread count.
+    """Call ``gfr_core.tools.bench.<entry>(json)`` in a fresh Python process with this one's thread count.
 
     Returns the JSON object the child prints last, or ``{"error": <last stderr line>}``.
     """
@@ -449,7 +449,7 @@ def _run_child(entry: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     import sys
 
     code = (
-        f"import torch, gfr_core.bench as b; torch.set_num_threads({torch.get_num_threads()}); "
+        f"import torch, gfr_core.tools.bench as b; torch.set_num_threads({torch.get_num_threads()}); "
         f"b.{entry}({json.dumps(kwargs)!r})"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
