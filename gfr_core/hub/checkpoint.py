@@ -37,6 +37,16 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 22) -> str:
 def load_checkpoint(path: str | Path) -> Any:
     """Read a ``.safetensors`` file, or a torch pickle with ``weights_only=True`` (no code execution)."""
     path = Path(path)
+    if path.suffix == ".param":  # an ncnn graph and its weights beside it, as raw bytes for the ncnn converter
+        from ..models.rrdbnet.convert import NCNN_BIN, NCNN_PARAM
+
+        blob = path.with_suffix(".bin")
+        if not blob.is_file():
+            raise ChecksumError(f"{path}: the ncnn weights {blob.name} are missing beside it; reinstall that package")
+        return {
+            NCNN_PARAM: torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8),
+            NCNN_BIN: torch.frombuffer(bytearray(blob.read_bytes()), dtype=torch.uint8),
+        }
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

