@@ -28,7 +28,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         card = get_card(name)
         with torch.device("meta"):
             n = sum(p.numel() for p in build_model(card).parameters())
-        size = f"{card.size_bytes / 1e6:.1f} MB" if card.size_bytes else "?"
+        total = (card.size_bytes or 0) + int(card.extras.get("bin_size_bytes", 0))  # an ncnn pair: graph + weights
+        size = f"{total / 1e6:.1f} MB" if total else "?"
         rows.append(
             (name, card.arch, card.task, f"{n / 1e6:.1f}M", size, "yes" if is_cached(card) else "no", card.license)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...nn import Flavour
-from ..stylegan2.config import check_power_of_two, check_range, check_taps
+from ..stylegan2.config import StyleGAN2Config, check_power_of_two, check_range, check_taps
 
 __all__ = ["GFPGANConfig"]
 
@@ -41,10 +41,8 @@ class GFPGANConfig:
         object.__setattr__(self, "resample_taps", tuple(self.resample_taps))
         check_taps(owner, self.resample_taps)
 
-    def decoder(self):
+    def decoder(self) -> StyleGAN2Config:
         """The config of the StyleGAN2 decoder inside."""
-        from ..stylegan2.config import StyleGAN2Config
-
         return StyleGAN2Config(
             size=self.out_size,
             style_dim=self.num_style_feat,

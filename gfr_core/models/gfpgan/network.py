@@ -20,6 +20,7 @@ The decoder's mapping network is stored in the released checkpoints but never us
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -163,16 +164,7 @@ class GFPGAN(nn.Module):
         self.condition_scale = nn.ModuleList(scales)
         self.condition_shift = nn.ModuleList(shifts)
         self.toRGB = nn.ModuleList(rgbs)
-        self.stylegan_decoder = StyleGAN2Generator(
-            size=out_size,
-            style_dim=num_style_feat,
-            n_mlp=num_mlp,
-            channel_multiplier=channel_multiplier,
-            narrow=narrow,
-            lr_mlp=lr_mlp,
-            flavour=flavour,
-            resample_taps=resample_taps,
-        )
+        self.stylegan_decoder = StyleGAN2Generator(**dataclasses.asdict(self.config.decoder()))
         self.detail = (
             DetailHead(feature_channels=unet[out_size], channels=detail_channels, blocks=detail_blocks)
             if detail_channels

@@ -10,6 +10,7 @@ There is nothing random in GPEN.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from torch import Tensor, nn
@@ -57,17 +58,7 @@ class GPEN(nn.Module):
             )
         self.encoder = nn.ModuleList(enc)
         self.final_linear = EqualLinear(ch[4] * 16, style_dim, activation="scaled_lrelu")
-        self.generator = StyleGAN2Generator(
-            size=size,
-            style_dim=style_dim,
-            n_mlp=n_mlp,
-            channel_multiplier=channel_multiplier,
-            narrow=narrow,
-            lr_mlp=lr_mlp,
-            flavour="original",
-            injection="concat",
-            resample_taps=resample_taps,
-        )
+        self.generator = StyleGAN2Generator(**dataclasses.asdict(self.config.generator()))
 
     def encode(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """(B,3,S,S) in [-1,1] -> (w (B,D) after the mapping network, encoder features from S down to 4)."""
