@@ -302,13 +302,19 @@ class FaceRestorer:
             restored = self.restore_faces(np.stack([c for _, c, _ in faces_in]))
             faces = [FaceResult(d.box, d.landmarks, d.score, m, c, r) for (d, c, m), r in zip(faces_in, restored)]
             if f < 1.0:
-                canvas = self._compose(canvas, faces, strength=1.0 - f, upscale=out_w / w)
+                canvas = self.compose(canvas, faces, strength=1.0 - f, upscale=out_w / w)
         if not gray and is_grayscale(rgb, self.composition.gray_tolerance):
             canvas = to_grayscale(canvas)
         return RestoreResult(restore_mode(canvas, alpha=alpha, gray=gray), faces, out_w / w, messages)
 
-    def _compose(self, canvas: np.ndarray, faces: list[FaceResult], *, strength: float, upscale: float) -> np.ndarray:
-        """Add each face's band-limited correction, ``strength`` times, inside the face-shaped mask."""
+    def compose(self, canvas: np.ndarray, faces: list[FaceResult], *, strength: float, upscale: float) -> np.ndarray:
+        """Add each face's band-limited correction, ``strength`` times, inside the face-shaped mask.
+
+        Args:
+            canvas: (H,W,3) uint8, the photo upscaled ``upscale`` times (bicubic, as the background).
+            faces: Restored faces (their ``aligned`` and ``restored`` crops and ``affine``).
+            strength: 1 - fidelity.
+        """
         mask = template_face_mask(self.face_size, self.crop_zoom)
         out = canvas.astype(np.float32)
         for face in faces:

@@ -366,14 +366,14 @@ def _device_name(dev: torch.device) -> str:
 def bench_pipeline(
     model: str, *, faces: int = 4, photo_size: int = 1024, repeats: int = 3, device: str = "cpu"
 ) -> dict[str, Any]:
-    """Whole-photo timing split into detect / align / restore / paste on a synthetic photo with ``faces`` faces.
+    """Whole-photo timing split into detect / align / restore / paste (composition) on a synthetic photo.
 
     The photo is made of faces rendered by ``embedded-prior`` so that the detector really finds them.
     """
     import cv2
 
-    from ..face import align_face, paste_face
-    from ..restore import FaceRestorer
+    from ..face import align_face
+    from ..restore import FaceRestorer, FaceResult
 
     restorer = FaceRestorer.from_pretrained(model, device=device)
     cols = max(2, int(np.ceil(np.sqrt(faces))))
@@ -388,9 +388,11 @@ def bench_pipeline(
         t2 = time.perf_counter()
         restored = restorer.restore_faces(np.stack([c.crop for c in crops])) if crops else []
         t3 = time.perf_counter()
-        out = cv2.resize(canvas, None, fx=2, fy=2, interpolation=cv2.INTER_LANCZOS4)
-        for c, r_ in zip(crops, restored):
-            paste_face(out, r_, c.affine, upscale=2)
+        out = cv2.resize(canvas, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+        faces_ = [
+            FaceResult(d.box, d.landmarks, d.score, c.affine, c.crop, r_) for d, c, r_ in zip(dets, crops, restored)
+        ]
+        restorer.compose(out, faces_, strength=1.0, upscale=2)
         t4 = time.perf_counter()
         found = len(dets)
         for k, v in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
