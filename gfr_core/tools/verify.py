@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..models import FAMILIES, GFPGAN, GPEN, StyleGAN2Generator, mix_latents
+from ..models import FAMILIES, GFPGAN, GPEN, ParseNet, StyleGAN2Generator, mix_latents
 from ..models.family import Family
 
 __all__ = ["TOLERANCE", "official_to_ours", "verify_manifest", "verify_parity", "main"]
@@ -62,6 +62,9 @@ def _run_official_forward(model: nn.Module, meta: dict[str, Any], inp: dict[str,
         out = {"output.0": model.decode(latents, conditions, noise_mode=noise_mode)}
         out.update({f"output.1.{i}": r for i, r in enumerate(rgbs)})
         return out
+    if isinstance(model, ParseNet):
+        logits, rgb = model(inp["x"])
+        return {"output.0": logits, "output.1": rgb}
     if isinstance(model, GPEN):
         w, feats = model.encode(inp["x"])
         return {"output.0": model.decode(w, feats), "output.1": model.generator.broadcast(w)}
@@ -116,9 +119,9 @@ def verify_manifest(path: str | Path) -> tuple[int, int, list[str]]:
     for k in sorted(set(converted) - set(ours)):
         problems.append(f"unexpected in checkpoint: {k}")
     for k in sorted(set(ours) & set(converted)):
-        if tuple(ours[k].shape) != tuple(converted[k].shape) or converted[k].dtype != torch.float32:
+        if tuple(ours[k].shape) != tuple(converted[k].shape) or converted[k].dtype != ours[k].dtype:
             problems.append(
-                f"{k}: ours {tuple(ours[k].shape)} vs checkpoint {tuple(converted[k].shape)} {converted[k].dtype}"
+                f"{k}: ours {tuple(ours[k].shape)} {ours[k].dtype} vs checkpoint {tuple(converted[k].shape)} {converted[k].dtype}"
             )
     return len(man["keys"]), len(problems), problems
 
