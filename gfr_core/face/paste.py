@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["add_correction", "face_mask", "inverse_affine", "paste_face"]
+__all__ = ["add_correction", "face_mask", "inverse_affine", "paste_face", "warp_mask"]
 
 
 def face_mask(face_size: int, *, feather: float = 0.08) -> np.ndarray:
@@ -77,6 +77,28 @@ def add_correction(
     size = (x1 - x0, y1 - y0)
     warped = cv2.warpAffine(weighted, local, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     canvas[y0:y1, x0:x1] += warped.reshape(y1 - y0, x1 - x0, -1)
+
+
+def warp_mask(
+    mask: np.ndarray, affine: np.ndarray, *, upscale: float, shape: tuple[int, int], threshold: float = 1e-3
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """A crop-space (S,S) mask warped into the photo upscaled ``upscale`` times, cut to where it is non-zero.
+
+    Returns ((x0, y0, x1, y1), (y1-y0, x1-x0) float32) in canvas pixels of a canvas of ``shape`` (H, W),
+    or None when the mask lands outside it.
+    """
+    (m,), inv, s = _shrink_first([np.ascontiguousarray(mask, np.float32)], inverse_affine(affine, upscale))
+    region = _footprint(inv, s, shape)
+    if region is None:
+        return None
+    (x0, y0, x1, y1), local = region
+    wm = cv2.warpAffine(m, local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    ys, xs = np.nonzero(wm > threshold)
+    if len(ys) == 0:
+        return None
+    ty0, ty1, tx0, tx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    box = (x0 + int(tx0), y0 + int(ty0), x0 + int(tx1), y0 + int(ty1))
+    return box, wm[ty0:ty1, tx0:tx1]
 
 
 def paste_face(

