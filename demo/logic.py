@@ -37,6 +37,7 @@ __all__ = [
     "PRIOR_MODEL",
     "degradation_lab",
     "interpolation",
+    "default_model",
     "model_choices",
     "project_face",
     "restore_photo",
@@ -48,6 +49,13 @@ log = logging.getLogger(__name__)
 
 PRIOR_MODEL = "embedded-prior"
 TMP = Path(tempfile.mkdtemp(prefix="gfr-app-"))  # every file the app writes lives here
+
+
+def default_model() -> tuple[str, str]:
+    """(name, why) of the restorer the app starts with (``gfr_core.hub.default_restorer``; probed once)."""
+    from gfr_core.hub import default_restorer
+
+    return default_restorer()
 
 
 def model_choices(task: str = "restore") -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ def models_markdown() -> str:
     lines = ["| model | task | architecture | license | paper |", "|---|---|---|---|---|"]
     for name in list_models():
         c = get_card(name)
-        where = "bundled, offline" if c.embedded else f"Hub: `{c.source_repo}/{c.filename}`"
+        where = "bundled, offline" if c.embedded else "from " + " or ".join(f"<{u}>" for u in c.sources)
         lines.append(f"| **{name}** ({where}) | {c.task} | {c.arch} {c.face_size}px | {c.license} | {c.paper} |")
     return "\n".join(lines)
 
@@ -165,10 +165,12 @@ def _models_tab() -> None:
 def build_demo() -> gr.Blocks:
     """Build the Blocks app. Models are loaded lazily by the callbacks, never here."""
     restorers = logic.model_choices("restore")
+    names = [n for _, n in restorers]
+    best, why = logic.default_model()
     default = (
-        logic.DEFAULT_MODEL
-        if any(n == logic.DEFAULT_MODEL for _, n in restorers)
-        else (restorers[0][1] if restorers else None)
+        best
+        if best in names
+        else (logic.DEFAULT_MODEL if logic.DEFAULT_MODEL in names else names[0] if names else None)
     )
     with gr.Blocks(title="gfr: GAN-prior face restoration") as demo:
         gr.Markdown(
@@ -176,8 +178,10 @@ def build_demo() -> gr.Blocks:
             "StyleGAN2, GFPGAN and GPEN in plain PyTorch. The bundled `embedded` models were trained by this "
             "project on real faces and work offline; Hub models download on first use."
         )
+        gr.Markdown(f"**Model:** {why}", elem_id="model-status")
         _restore_tab(restorers, default)
-        _prior_tab(restorers, default)
-        _lab_tab(restorers, default)
+        lighter = logic.DEFAULT_MODEL if logic.DEFAULT_MODEL in names else default
+        _prior_tab(restorers, lighter)
+        _lab_tab(restorers, lighter)
         _models_tab()
     return demo

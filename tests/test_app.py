@@ -200,6 +200,11 @@ def test_browser_upload_restore_and_gallery(server):
         page.locator("#restore-output img").first.wait_for(timeout=30_000)
         assert page.locator("#restore-gallery img").count() >= 4
         assert "face(s) restored" in page.locator("#restore-status").inner_text()
+        # which model, and why (the server runs with HF_HUB_OFFLINE=1)
+        assert (
+            "offline (HF_HUB_OFFLINE is set): using the embedded 64 px model"
+            in page.locator("#model-status").inner_text()
+        )
         page.screenshot(path=str(ARTIFACTS / "app-restore.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "app-restore.png").stat().st_size > 10_000

@@ -95,7 +95,9 @@ def test_wrong_checksum_is_rejected(tmp_path):
     with FakeHub({(REPO, FILE): data}) as hub:
         out = _load_in_child(hub, tmp_path, _card("0" * 64))
     assert out.startswith("ERR ChecksumError"), out
-    assert "delete it and download again" in out
+    assert "it was deleted" in out
+    left = [p for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size > 1000]
+    assert left == [], f"a file that failed its sha256 stayed in the cache: {left}"
 
 
 def test_unknown_key_is_rejected(tmp_path):

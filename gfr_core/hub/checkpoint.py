@@ -61,7 +61,8 @@ def load_checkpoint(path: str | Path) -> Any:
     except pickle.UnpicklingError as exc:
         raise UnsafeCheckpointError(
             f"{path}: refused to load, the pickle needs code execution ({str(exc).splitlines()[0]}); "
-            "convert it to safetensors in a trusted environment"
+            "to convert it safely, load it once in a throwaway environment with the code it was made with, save "
+            "only its tensors (torch.save(state_dict) or safetensors), and load that file"
         ) from None
     except (RuntimeError, EOFError, OSError) as exc:
         raise ChecksumError(

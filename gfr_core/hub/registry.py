@@ -21,6 +21,7 @@ from .errors import UnknownModelError
 
 __all__ = [
     "ARCHITECTURES",
+    "BEST_MODEL",
     "DEFAULT_MODEL",
     "FAMILIES_BY_ARCH",
     "build_model",
@@ -32,7 +33,10 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "embedded"
-"""The restorer the app and ``gfr restore`` use unless told otherwise: ships with the package, works offline."""
+"""The offline restorer: ships with the package; the default where :data:`BEST_MODEL` cannot be had."""
+
+BEST_MODEL = "gfpgan-v1.4"
+"""The default restorer where its file is cached or its sources can be reached (``hub.default_restorer``)."""
 
 FAMILIES_BY_ARCH: Mapping[str, Family] = MappingProxyType({f.arch: f for f in FAMILIES})
 ARCHITECTURES: Mapping[str, type[nn.Module]] = MappingProxyType({f.arch: f.network for f in FAMILIES})

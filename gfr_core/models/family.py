@@ -61,8 +61,9 @@ class ModelCard:
     converter: str  # key of the family's converters ('native' for files written by gfr)
     license: str  # license of the weights (and the data they were trained on)
     paper: str  # citation
-    repo_id: str | None = None  # Hugging Face repo; None for weights shipped inside the package
+    repo_id: str | None = None  # Hugging Face repo, the first source; None: no Hub copy (or shipped inside the package)
     revision: str = "main"  # pinned Hub revision (a commit hash where known)
+    urls: tuple[str, ...] = ()  # plain HTTPS sources tried after the Hub, in order (official release assets)
     sha256: str | None = None  # expected file checksum; None only where no trusted value is known
     size_bytes: int | None = None  # expected file size
     crop_zoom: float = 1.0  # alignment template zoom the model expects (gfr_core.face.template)
@@ -70,6 +71,7 @@ class ModelCard:
     extras: Mapping[str, Any] = field(default_factory=dict)  # e.g. training record of embedded models
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "urls", tuple(self.urls))
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
         object.__setattr__(self, "extras", MappingProxyType(dict(self.extras)))
 
@@ -80,8 +82,16 @@ class ModelCard:
 
     @property
     def embedded(self) -> bool:
-        """Shipped inside the package (works offline)."""
-        return self.repo_id is None
+        """Shipped inside the package (or an installed wheel): no download, works offline."""
+        return self.repo_id is None and not self.urls
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Where the file comes from, in the order tried: the Hub repo's file URL, then :attr:`urls`."""
+        hub = (
+            (f"https://huggingface.co/{self.source_repo}/blob/{self.revision}/{self.filename}",) if self.repo_id else ()
+        )
+        return hub + self.urls
 
     @property
     def source_repo(self) -> str | None:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..hub.registry import DEFAULT_MODEL
+from ..hub.registry import BEST_MODEL, DEFAULT_MODEL
 from ..io.image import IMAGE_SUFFIXES
 
 __all__ = ["main"]
@@ -19,23 +19,36 @@ class UserError(Exception):
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
     import torch
 
     from ..hub import build_model, get_card, is_cached, list_models
 
-    rows = [("name", "arch", "task", "params", "file", "cached", "license")]
+    rows = [("name", "task", "res", "params", "file", "cached", "source", "license")]
     for name in list_models():
         card = get_card(name)
         with torch.device("meta"):
             n = sum(p.numel() for p in build_model(card).parameters())
         total = (card.size_bytes or 0) + int(card.extras.get("bin_size_bytes", 0))  # an ncnn pair: graph + weights
         size = f"{total / 1e6:.1f} MB" if total else "?"
-        rows.append(
-            (name, card.arch, card.task, f"{n / 1e6:.1f}M", size, "yes" if is_cached(card) else "no", card.license)
-        )
+        if card.embedded:
+            where = (
+                "package" if ":" not in card.filename else f"pip {card.extras.get('pip', card.filename.split(':')[0])}"
+            )
+        else:
+            hosts = [urlsplit(u).netloc for u in card.urls]
+            where = " > ".join(([f"hf:{card.source_repo}"] if card.repo_id else []) + hosts)
+        res = {"upsample": "x4", "detect": "any"}.get(card.task, f"{card.face_size}px")
+        cached = "yes" if is_cached(card) else "no"
+        rows.append((name, card.task, res, f"{n / 1e6:.1f}M", size, cached, where, card.license))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    if args.verbose_sources:
+        for name in list_models():
+            card = get_card(name)
+            print(f"{name}: " + (" | ".join(card.sources) if card.sources else card.filename))
     return 0
 
 
@@ -43,7 +56,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from ..hub import get_card, resolve_file
 
     for name in args.names:
-        path = resolve_file(get_card(name))
+        path = resolve_file(get_card(name), suggest_download=False)
         print(f"{name}: {path}")
     return 0
 
@@ -82,6 +95,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     outdir = Path(args.output)
     input_files = {f.resolve() for f, _ in inputs}
     settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
+    if args.model is None:
+        from ..hub import default_restorer
+
+        args.model, why = default_restorer()
+        print(f"gfr: {why}", file=sys.stderr)
     want_up = "realesrgan" in (args.bg_upsampler, args.face_upsampler)
     restorer = FaceRestorer.from_pretrained(
         args.model,
@@ -296,7 +314,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gfr", description="GAN-prior face restoration.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("models", help="list registered models (arch, size, license, cached or not)")
+    p = sub.add_parser("models", help="list registered models (task, resolution, size, cached, source, license)")
+    p.add_argument(
+        "--sources", dest="verbose_sources", action="store_true", help="also list every source URL, in order"
+    )
     p.set_defaults(func=_cmd_models)
     p = sub.add_parser("download", help="fetch checkpoints from the Hub into the local cache")
     p.add_argument("names", nargs="+", help="model names from `gfr models`")
@@ -305,7 +326,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="restore every face in photos (files and folders)")
     p.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name or checkpoint path (default {DEFAULT_MODEL})")
+    p.add_argument(
+        "--model",
+        default=None,
+        help=f"model name or checkpoint path (default: {BEST_MODEL} when cached or reachable, else {DEFAULT_MODEL})",
+    )
     p.add_argument("--upscale", type=float, default=2, help="output size / input size, 1-8 (default 2)")
     p.add_argument(
         "--fidelity",

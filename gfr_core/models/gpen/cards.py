@@ -7,7 +7,7 @@ from ..family import ModelCard
 __all__ = ["CARDS", "PAPER"]
 
 PAPER = "Yang, Ren, Xie, Zhang. GAN Prior Embedded Network for Blind Face Restoration in the Wild. CVPR 2021"
-_REPO = "gfr-project/face-priors"  # project mirror for GPEN and StyleGAN2 files
+_OSS = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models"  # the GPEN authors' public object storage (linked from the yangxy/GPEN README)
 _LICENSE = "GPEN: non-commercial research use (yangxy/GPEN); FFHQ (CC BY-NC-SA 4.0)"
 
 CARDS = (
@@ -16,8 +16,9 @@ CARDS = (
         arch="gpen",
         config=dict(size=512, style_dim=512, n_mlp=8, channel_multiplier=2, narrow=1.0),
         task="restore",
-        repo_id=_REPO,
+        repo_id="akhaliq/GPEN-BFR-512",
         filename="GPEN-BFR-512.pth",
+        urls=(f"{_OSS}/GPEN-BFR-512.pth",),
         converter="gpen",
         license=_LICENSE,
         paper=PAPER,
@@ -28,8 +29,8 @@ CARDS = (
         arch="gpen",
         config=dict(size=256, style_dim=512, n_mlp=8, channel_multiplier=1, narrow=0.5),
         task="restore",
-        repo_id=_REPO,
-        filename="GPEN-BFR-256.pth",
+        filename="GPEN-BFR-256.pth",  # no Hub copy known
+        urls=(f"{_OSS}/GPEN-BFR-256.pth",),
         converter="gpen",
         license=_LICENSE,
         paper=PAPER,

@@ -29,10 +29,9 @@ CARDS = (
         paper=PAPER,
         sha256=None,
         description="ParseNet 512 px, 19 classes: the face-shaped paste mask when cached",
-        extras=dict(
-            release_url="https://github.com/xinntao/facexlib/releases/download/v0.2.2/parsing_parsenet.pth",
-            release_url_alt="https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/parsing_parsenet.pth",
-            sha256_note="no published digest known; not pinned",
+        urls=(
+            "https://github.com/xinntao/facexlib/releases/download/v0.2.2/parsing_parsenet.pth",
+            "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/parsing_parsenet.pth",
         ),
     ),
 )

@@ -14,6 +14,7 @@ CARDS = (
         task="detect",
         repo_id="camenduru/facexlib",
         filename="detection_Resnet50_Final.pth",
+        urls=("https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_Resnet50_Final.pth",),
         sha256="6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d",
         size_bytes=109_497_761,
         converter="retinaface",

@@ -25,9 +25,7 @@ CARDS = (
         sha256="4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1",
         size_bytes=67_040_989,
         description="Real-ESRGAN x4plus (RRDBNet, 23 blocks): x4 upsampler for backgrounds and face detail",
-        extras=dict(
-            release_url="https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth"
-        ),
+        urls=("https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth",),
     ),
     ModelCard(
         name="realesrgan-x4plus-ncnn",

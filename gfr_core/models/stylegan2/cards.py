@@ -18,6 +18,9 @@ CARDS = (
         task="prior",
         repo_id="gmk123/GFPGAN",  # community mirror of the TencentARC/GFPGAN release files
         filename="StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth",
+        urls=(
+            "https://github.com/TencentARC/GFPGAN/releases/download/v0.1.0/StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth",
+        ),
         converter="stylegan2_basicsr",
         license="FFHQ-trained (CC BY-NC-SA 4.0); released with TencentARC/GFPGAN",
         paper=PAPER,
@@ -28,11 +31,19 @@ CARDS = (
         arch="stylegan2",
         config=dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2, flavour="original"),
         task="prior",
-        repo_id="gfr-project/face-priors",  # project mirror for GPEN and StyleGAN2 files
+        repo_id="wmpscc/StyleGene_CKPT",  # a public Hub copy of rosinality's conversion (a plain state_dict pickle)
         filename="stylegan2-ffhq-config-f.pt",
         converter="stylegan2_rosinality",
         license="NVIDIA Source Code License-NC (non-commercial); FFHQ (CC BY-NC-SA 4.0)",
         paper=PAPER,
         description="StyleGAN2 config-f FFHQ 1024 px (rosinality conversion, g_ema + latent_avg)",
+        extras=dict(
+            official="https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-ffhq-config-f.pkl",
+            official_note=(
+                "NVIDIA's own file is a TensorFlow pickle that needs code to load, so gfr refuses it; convert it "
+                "once, in a throwaway environment, with rosinality/stylegan2-pytorch's convert_weight.py, and load "
+                "the resulting .pt (tensors only). No published sha256 of the .pt is known."
+            ),
+        ),
     ),
 )
