@@ -7,9 +7,24 @@ Prints one line: ``OK <max abs diff vs the fixture's official output>`` or ``ERR
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "parity" / "gfpgan_clean_sfthalf_cmul2.safetensors"
+
+
+def run_in_child(card: dict, env: dict[str, str]) -> str:
+    """Register ``card`` and load it in a fresh process with ``env`` added; its one-line report."""
+    full = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_DISABLE_TELEMETRY="1", **env)
+    spec = json.dumps({"card": card, "fixture": str(FIXTURE)})
+    res = subprocess.run([sys.executable, __file__, spec], env=full, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:

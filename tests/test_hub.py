@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _hub_client import run_in_child
 from safetensors.torch import load_file
 
 from fakehub import FakeHub
@@ -57,20 +57,9 @@ def _card(sha256: str | None) -> dict:
 def _load_in_child(
     hub: FakeHub | None, cache: Path, card: dict, *, endpoint: str | None = None, offline: bool = False
 ) -> str:
-    env = dict(os.environ)
-    env.update(HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1" if offline else "0", HF_HUB_DISABLE_TELEMETRY="1")
+    env = dict(HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1" if offline else "0")
     env["HF_ENDPOINT"] = endpoint or (hub.endpoint if hub else "http://127.0.0.1:9")
-    env["PYTHONPATH"] = str(ROOT)
-    spec = json.dumps({"card": card, "fixture": str(FIXTURE)})
-    res = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "_hub_client.py"), spec],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stderr
-    return res.stdout.strip().splitlines()[-1]
+    return run_in_child(card, env)
 
 
 def test_download_checksum_convert_strict_load_and_cache_hit(tmp_path):

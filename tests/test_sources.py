@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _hub_client import run_in_child
 from releasehost import ReleaseHost
 from safetensors.torch import load_file
 
@@ -63,26 +64,12 @@ def _card(name: str, *, repo: str | None, urls: tuple[str, ...], sha256: str | N
     )
 
 
-def _child(card: dict, env: dict[str, str]) -> str:
-    full = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_DISABLE_TELEMETRY="1", **env)
-    spec = json.dumps({"card": card, "fixture": str(FIXTURE)})
-    res = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "_hub_client.py"), spec],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stderr
-    return res.stdout.strip().splitlines()[-1]
-
-
 def test_the_first_source_fails_and_the_second_serves(tmp_path):
     data = _checkpoint()
     with FakeHub({}) as hub, ReleaseHost({"/v1/tiny.pth": data}) as rel:
         card = _card("two-sources", repo="org/missing", urls=(rel.url("/v1/tiny.pth"),), sha256=None)
         env = dict(HF_ENDPOINT=hub.endpoint, HF_HUB_OFFLINE="0", HF_HUB_CACHE=str(tmp_path / "hf"))
-        out = _child(card, dict(env, GFR_CACHE=str(tmp_path / "gfr")))
+        out = run_in_child(card, dict(env, GFR_CACHE=str(tmp_path / "gfr")))
         assert out.startswith("OK") and float(out.split()[1]) <= 1e-4, out
         assert hub.requests, "the Hub was not asked first"
         assert rel.gets("/v1/tiny.pth") == [None]
@@ -93,7 +80,7 @@ def test_the_first_source_fails_and_the_second_serves(tmp_path):
         assert digests["two-sources"]["sha256"] == hashlib.sha256(data).hexdigest()
         # second time: from the cache, no request at all, even offline
         n = len(rel.requests)
-        out = _child(card, dict(env, GFR_CACHE=str(tmp_path / "gfr"), HF_HUB_OFFLINE="1"))
+        out = run_in_child(card, dict(env, GFR_CACHE=str(tmp_path / "gfr"), HF_HUB_OFFLINE="1"))
         assert out.startswith("OK") and len(rel.requests) == n
 
 
