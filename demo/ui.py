@@ -22,6 +22,8 @@ def models_markdown() -> str:
     for name in list_models():
         c = get_card(name)
         where = "bundled, offline" if c.embedded else "from " + " or ".join(f"<{u}>" for u in c.sources)
+        if not c.embedded and not c.sha256:
+            where += "; no published sha256 (recorded on first download)"
         lines.append(f"| **{name}** ({where}) | {c.task} | {c.arch} {c.face_size}px | {c.license} | {c.paper} |")
     return "\n".join(lines)
 

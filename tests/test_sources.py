@@ -199,7 +199,10 @@ def test_registry_sources_exist_for_every_model_and_release_urls_are_fallbacks()
     assert any("facexlib/releases" in u for u in urls["parsenet"]) and any(
         "facexlib/releases" in u for u in urls["retinaface-r50"]
     )
-    assert get_card("gpen-bfr-512").repo_id == "akhaliq/GPEN-BFR-512"
+    gpen = get_card("gpen-bfr-512")
+    assert (
+        gpen.repo_id == "akhaliq/GPEN-BFR-512" and gpen.size_bytes == 284_085_738 and gpen.sha256.startswith("f1002c41")
+    )
     for name in list_models():
         card = get_card(name)
         assert card.embedded or card.sources, f"{name} has no source"
@@ -225,6 +228,8 @@ def test_gfr_models_shows_source_cache_license_and_resolution():
     assert " 64px " in lines["embedded"] and " yes " in lines["embedded"] and " package " in lines["embedded"]
     assert "aliyuncs.com" in lines["gpen-bfr-256"]
     assert "https://github.com/TencentARC/GFPGAN/releases/download/v1.3.4/GFPGANv1.4.pth" in lines["gfpgan-v1.4:"]
+    assert "[sha256 e2cd4703ab14… pinned]" in lines["gfpgan-v1.4:"]
+    assert "sha256 not published: recorded on first download" in lines["parsenet:"]
 
 
 def _default_in_child(env: dict[str, str]) -> tuple[str, str, float]:

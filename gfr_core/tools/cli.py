@@ -48,7 +48,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if args.verbose_sources:
         for name in list_models():
             card = get_card(name)
-            print(f"{name}: " + (" | ".join(card.sources) if card.sources else card.filename))
+            digest = (
+                f"sha256 {card.sha256[:12]}… pinned"
+                if card.sha256
+                else "sha256 not published: recorded on first download, then enforced"
+            )
+            print(f"{name}: " + (" | ".join(card.sources) if card.sources else card.filename) + f"  [{digest}]")
     return 0
 
 

@@ -19,6 +19,9 @@ CARDS = (
         repo_id="akhaliq/GPEN-BFR-512",
         filename="GPEN-BFR-512.pth",
         urls=(f"{_OSS}/GPEN-BFR-512.pth",),
+        # no digest is published upstream; two independent public downloaders observed this one
+        sha256="f1002c41add95b0decad69604d80455576f7187dd99ca16bd611bcfd44c10b51",
+        size_bytes=284_085_738,
         converter="gpen",
         license=_LICENSE,
         paper=PAPER,
