@@ -6,9 +6,13 @@ one-line message; nothing else is written to disk but the app's own temporary fo
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
+import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -29,7 +33,8 @@ from gfr_core import (
 from gfr_core import analysis as an
 from gfr_core import evaluate as ev
 from gfr_core.face import align_face, detect_faces
-from gfr_core.hub import DEFAULT_MODEL
+from gfr_core.hub import DEFAULT_MODEL, ChecksumError, UnsafeCheckpointError
+from gfr_core.io.image import OutputTooLargeError, check_output_size
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -49,6 +54,47 @@ log = logging.getLogger(__name__)
 
 PRIOR_MODEL = "embedded-prior"
 TMP = Path(tempfile.mkdtemp(prefix="gfr-app-"))  # every file the app writes lives here
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
+TMP_MAX_AGE_S = 3600  # results older than this are deleted (Gradio's own cache: ui.DELETE_CACHE)
+
+
+def _sweep_tmp(max_age: float = TMP_MAX_AGE_S) -> int:
+    """Delete the app's result files older than ``max_age`` seconds; how many."""
+    now, n = time.time(), 0
+    for f in TMP.glob("*"):
+        try:
+            if f.is_file() and now - f.stat().st_mtime > max_age:
+                f.unlink()
+                n += 1
+        except FileNotFoundError:  # another request swept it
+            pass
+    return n
+
+
+DEFAULT_MAX_OUTPUT_PIXELS = 36_000_000
+"""The app's largest output (``GFR_MAX_OUTPUT_PIXELS``): e.g. a 3000x3000 photo at upscale 2."""
+
+MAX_SEED = 2**31 - 1
+"""Seeds are integers in [0, MAX_SEED]."""
+
+
+def max_output_pixels() -> int:
+    """The output limit in force (``GFR_MAX_OUTPUT_PIXELS`` or :data:`DEFAULT_MAX_OUTPUT_PIXELS`)."""
+    try:
+        return int(float(os.environ.get("GFR_MAX_OUTPUT_PIXELS", DEFAULT_MAX_OUTPUT_PIXELS)))
+    except ValueError:
+        raise gr.Error(f"GFR_MAX_OUTPUT_PIXELS must be a number, got {os.environ['GFR_MAX_OUTPUT_PIXELS']!r}") from None
+
+
+def _seed(value, what: str = "seed") -> int:
+    """A seed from a number box: an integer in [0, MAX_SEED], or a gr.Error that says so."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"The {what} must be a whole number between 0 and {MAX_SEED}.") from None
+    if not (0 <= f <= MAX_SEED) or f != int(f):
+        raise gr.Error(f"The {what} must be a whole number between 0 and {MAX_SEED}, got {f:g}.")
+    return int(f)
 
 
 def default_model() -> tuple[str, str]:
@@ -87,7 +133,7 @@ def get_restorer(name: str, upsampler: str | None = None) -> FaceRestorer:
     how to get it."""
     try:
         return _restorer(name, upsampler)
-    except (ModelUnavailableError, KeyError, ValueError) as exc:
+    except (ModelUnavailableError, ChecksumError, UnsafeCheckpointError, KeyError, ValueError) as exc:
         what = f"Model '{name}'" + (f" with the {upsampler} upsampler" if upsampler else "")
         raise gr.Error(f"{what} is not available here: {exc}") from None
 
@@ -134,6 +180,11 @@ def restore_photo(path, model, fidelity, upscale, only_center, aligned, upsample
     """
     progress(0.05, desc="reading the photo")
     img = _read_upload(path)
+    h, w = img.rgb.shape[:2]
+    try:  # before any work: the app's output limit is strict (memory is shared by every user)
+        check_output_size(w, h, float(upscale), max_pixels=max_output_pixels(), name=Path(path).name)
+    except OutputTooLargeError as exc:
+        raise gr.Error(str(exc)) from None
     progress(0.2, desc=f"loading {model}" + (" and Real-ESRGAN" if upsample else ""))
     restorer = get_restorer(model, "realesrgan" if upsample else None)
     progress(0.4, desc="detecting and restoring faces")
@@ -164,6 +215,7 @@ def restore_photo(path, model, fidelity, upscale, only_center, aligned, upsample
         for i, f in enumerate(res.faces)
     ]
     dst = TMP / f"restored-{abs(hash((path, model, fidelity, upscale, upsample))) % 10**8}.png"
+    _sweep_tmp()
     write_image(dst, res.image, overwrite=True)
     status = (
         f"{len(res.faces)} face(s) restored with {model}"
@@ -178,7 +230,8 @@ def restore_photo(path, model, fidelity, upscale, only_center, aligned, upsample
 def sample_prior(seed, count, psi):
     """Prior explorer: a row of samples starting at ``seed`` with truncation ``psi``."""
     G = get_prior()
-    ws = an.sample_latents(G, list(range(int(seed), int(seed) + int(count))), psi=float(psi))
+    seed, count = _seed(seed), int(count)
+    ws = an.sample_latents(G, list(range(seed, min(seed + count, MAX_SEED + 1))), psi=float(psi))
     return an.tile(_upsize(an.synthesize(G, ws)), min(int(count), 8))
 
 
@@ -188,15 +241,18 @@ def style_mixing(row_seed, col_seed, n, group, psi):
     groups = an.layer_groups(G.num_ws)
     if group not in groups:
         raise gr.Error(f"Layer group must be one of {', '.join(groups)}.")
-    rows = an.sample_latents(G, list(range(int(row_seed), int(row_seed) + int(n))), psi=float(psi))
-    cols = an.sample_latents(G, list(range(int(col_seed), int(col_seed) + int(n))), psi=float(psi))
+    row_seed, col_seed, n = _seed(row_seed, "row seed"), _seed(col_seed, "column seed"), int(n)
+    rows = an.sample_latents(G, list(range(row_seed, min(row_seed + n, MAX_SEED + 1))), psi=float(psi))
+    cols = an.sample_latents(G, list(range(col_seed, min(col_seed + n, MAX_SEED + 1))), psi=float(psi))
     grid = an.style_mixing_grid(G, rows, cols, groups[group])
     return _upsize(grid[None])[0]
 
 
 def interpolation(seed_a, seed_b, steps, space, psi):
     G = get_prior()
-    frames = an.interpolate(G, int(seed_a), int(seed_b), steps=int(steps), space=space, psi=float(psi))
+    frames = an.interpolate(
+        G, _seed(seed_a, "seed A"), _seed(seed_b, "seed B"), steps=int(steps), space=space, psi=float(psi)
+    )
     return an.tile(_upsize(frames), int(steps))
 
 
@@ -210,7 +266,8 @@ def project_face(path, model, mix_seed, group):
     model_ = restorer.model
     G = model_.stylegan_decoder if hasattr(model_, "stylegan_decoder") else model_.generator
     ws = an.predicted_latents(model_, res.faces[0].aligned[None])
-    other = an.sample_latents(G, [int(mix_seed)])
+    mix_seed = _seed(mix_seed, "sample seed")
+    other = an.sample_latents(G, [mix_seed])
     groups = an.layer_groups(G.num_ws)
     mine_then_other = ws.clone()
     idx = list(groups[group])
@@ -259,7 +316,7 @@ def degradation_lab(path, blur, down, noise, quality, models, seed):
         downsample=float(down),
         noise=float(noise),
         jpeg=int(quality),
-        rng=np.random.default_rng(int(seed)),
+        rng=np.random.default_rng(_seed(seed)),
     )
     outputs = ev.restore_all(restorers, lq[None])
     gt_lm = ev.face_landmarks(clean)

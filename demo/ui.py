@@ -13,6 +13,8 @@ from . import logic
 __all__ = ["EXAMPLES", "build_demo", "models_markdown"]
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
+DELETE_CACHE = (1800, 3600)
+"""Every 30 min, Gradio deletes uploads and outputs older than 1 h (and all of them at shutdown)."""
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"]
 
 
@@ -174,7 +176,7 @@ def build_demo() -> gr.Blocks:
         if best in names
         else (logic.DEFAULT_MODEL if logic.DEFAULT_MODEL in names else names[0] if names else None)
     )
-    with gr.Blocks(title="gfr: GAN-prior face restoration") as demo:
+    with gr.Blocks(title="gfr: GAN-prior face restoration", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(
             "# gfr: GAN-prior face restoration\n"
             "StyleGAN2, GFPGAN and GPEN in plain PyTorch. The bundled `embedded` models were trained by this "

@@ -149,15 +149,15 @@ def test_cli_restore_keeps_going_and_reports(tmp_path, capsys):
     )
 
 
-def test_cli_never_overwrites_an_input(tmp_path, capsys):
+def test_cli_never_overwrites_an_input(tmp_path, caplog):
     model = tiny_checkpoint(tmp_path / "tiny.safetensors")
     d = tmp_path / "pics"
     d.mkdir()
     Image.fromarray(smooth_photo(20, 20)).save(d / "x.png")
     before = (d / "x.png").read_bytes()
     rc = main(["restore", str(d / "x.png"), "-o", str(d), "--model", str(model), "--overwrite"])
-    assert rc == 1 and "is an input file" in capsys.readouterr().err
-    assert (d / "x.png").read_bytes() == before
+    assert rc == 0 and "x.png is an input file; writing" in caplog.text
+    assert (d / "x.png").read_bytes() == before and (d / "x-png.png").is_file()
 
 
 def test_cli_user_errors_are_one_line(tmp_path):

@@ -34,9 +34,62 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+_SIGNATURES = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"<", "an HTML or XML page (an error page instead of the download?)"),
+    (b"{", "a JSON file"),
+    (b"version https://git-lfs", "a Git LFS pointer (run `git lfs pull`)"),
+)
+
+
+def _sniff(path: Path, head: bytes) -> None:
+    """Refuse, in one line, a file that is plainly not a checkpoint of its suffix (before any parser runs)."""
+    if path.suffix == ".safetensors":
+        if len(head) >= 9 and head[8:9] == b"{":
+            return
+    elif head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":  # torch zip, or a legacy pickle
+        return
+    what = next((name for sig, name in _SIGNATURES if head.startswith(sig)), None)
+    kind = "safetensors file" if path.suffix == ".safetensors" else "PyTorch checkpoint (zip or pickle)"
+    if what is not None:
+        raise ChecksumError(f"{path}: this is {what}, not a {kind}; give the model file itself")
+    if not head:
+        raise ChecksumError(f"{path}: the file is empty; download or export it again")
+    if path.suffix == ".safetensors":
+        raise ChecksumError(f"{path}: not a {kind} (no JSON header); download or export it again")
+
+
+def check_file_kind(path: Path) -> None:
+    """One clear line for an unreadable file, or one that is plainly not a checkpoint of its suffix."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except PermissionError:
+        raise ChecksumError(f"{path}: permission denied; make the file readable (chmod +r)") from None
+    except IsADirectoryError:
+        raise ChecksumError(f"{path}: is a folder, not a checkpoint file") from None
+    _sniff(path, head)
+    if path.suffix == ".safetensors":
+        n = int.from_bytes(head[:8], "little")
+        if 8 + n > path.stat().st_size:
+            raise ChecksumError(
+                f"{path}: the file is truncated ({path.stat().st_size} bytes, its header alone needs {8 + n}); "
+                "download or export it again"
+            )
+
+
 def load_checkpoint(path: str | Path) -> Any:
     """Read a ``.safetensors`` file, or a torch pickle with ``weights_only=True`` (no code execution)."""
     path = Path(path)
+    if path.suffix != ".param":
+        check_file_kind(path)
     if path.suffix == ".param":  # an ncnn graph and its weights beside it, as raw bytes for the ncnn converter
         from ..models.rrdbnet.convert import NCNN_BIN, NCNN_PARAM
 
@@ -145,6 +198,7 @@ def read_native(path: Path) -> tuple[str, dict[str, Any], float] | None:
     """(arch, config, crop zoom) from a checkpoint written by :func:`save_checkpoint`, else None."""
     from safetensors import safe_open
 
+    check_file_kind(path)
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}

@@ -54,11 +54,7 @@ def model_card(name_or_path: str | Path) -> ModelCard | None:
     return _native_card(path) if path.is_file() else None
 
 
-def _load_into(card: ModelCard, obj: Any, device: str | torch.device) -> nn.Module:
-    sd, extras = unwrap_checkpoint(obj)
-    converted = convert_state_dict(card, sd, extras)
-    with torch.device("meta"):
-        ref = family(card.arch).build(card.config).state_dict()
+def _check_fit(card: ModelCard, converted: dict[str, Any], ref: dict[str, Any]) -> None:
     bad = sorted(k for k in ref if k in converted and tuple(converted[k].shape) != tuple(ref[k].shape))
     if bad or set(ref) != set(converted):
         missing, extra = sorted(set(ref) - set(converted)), sorted(set(converted) - set(ref))
@@ -66,6 +62,20 @@ def _load_into(card: ModelCard, obj: Any, device: str | torch.device) -> nn.Modu
             f"{card.filename}: does not fit {card.arch} with config {dict(card.config)} "
             f"(missing {missing[:3]}, unexpected {extra[:3]}, wrong shapes {bad[:3]}); is it the right model?"
         )
+
+
+def _load_into(card: ModelCard, obj: Any, device: str | torch.device) -> nn.Module:
+    sd, extras = unwrap_checkpoint(obj)
+    with torch.device("meta"):
+        ref = family(card.arch).build(card.config).state_dict()  # costs no memory, whatever the config
+    # names and shapes first, on meta tensors: a file that does not fit is refused before anything is
+    # allocated or computed from it (converters work on meta tensors; the ncnn one reads bytes, so not it)
+    if card.converter != "ncnn":
+        meta = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in sd.items()}
+        meta_extras = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in extras.items()}
+        _check_fit(card, convert_state_dict(card, meta, meta_extras), ref)
+    converted = convert_state_dict(card, sd, extras)
+    _check_fit(card, converted, ref)
     model = family(card.arch).build(card.config)
     model.load_state_dict(converted, strict=True)
     return model.to(device).eval()

@@ -7,7 +7,10 @@ on output.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import logging
+import math
 import os
 import tempfile
 import warnings
@@ -19,6 +22,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "ENCODER_MAX_SIDE",
+    "OutputTooLargeError",
+    "check_output_size",
+    "remove_stale_temp_files",
     "IMAGE_SUFFIXES",
     "ImageInputError",
     "LoadedImage",
@@ -31,6 +38,8 @@ __all__ = [
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 """File suffixes read as photos (folders given to ``gfr restore``, training and evaluation data)."""
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 64_000_000
 """Largest accepted image (width x height). Override with the ``GFR_MAX_PIXELS`` environment variable."""
@@ -55,19 +64,64 @@ class LoadedImage:
     rgb: np.ndarray  # (H,W,3) uint8, EXIF orientation applied
     alpha: np.ndarray | None  # (H,W) uint8 alpha channel, if the file had one
     gray: bool  # the file was single-channel (L / I;16 / LA)
-    bit_depth: int  # 8 or 16 (16-bit inputs are reduced to 8 bits for processing)
+    bit_depth: int  # 8, 16 or 32 (deeper inputs are reduced to 8 bits for processing)
     format: str | None  # PIL format name ('PNG', 'JPEG', ...)
     exif_rotated: bool  # an EXIF orientation tag was applied
+    frames: int = 1  # frames in the file (GIF, TIFF, WebP animations); only the first is decoded
+    conversion: str | None = None  # how float / 32-bit samples were mapped to 8 bits
 
     @property
     def notes(self) -> list[str]:
         """Human-readable remarks about conversions that happened."""
         out = []
-        if self.bit_depth == 16:
-            out.append("16-bit input was processed and written at 8 bits per channel")
+        if self.bit_depth > 8:
+            out.append(f"{self.bit_depth}-bit input was processed and written at 8 bits per channel")
+        if self.conversion:
+            out.append(self.conversion)
         if self.exif_rotated:
             out.append("EXIF orientation applied")
+        if self.frames > 1:
+            out.append(f"only the first of its {self.frames} frames was restored (the others are not written)")
         return out
+
+
+ENCODER_MAX_SIDE = {".jpg": 65535, ".jpeg": 65535, ".webp": 16383}
+"""Largest side each encoder can write (JPEG's 16-bit header fields; libwebp's limit)."""
+
+
+class OutputTooLargeError(ValueError):
+    """The requested output would be larger than allowed; the message gives the largest upscale that fits."""
+
+
+def check_output_size(
+    width: int, height: int, upscale: float, *, max_pixels: int, suffix: str = ".png", name: str = "photo"
+) -> tuple[int, int]:
+    """(W', H') of ``upscale`` x (width, height), or :class:`OutputTooLargeError` before any work is done.
+
+    Bounds: ``max_pixels`` output pixels, and the output format's largest side (:data:`ENCODER_MAX_SIDE`).
+    """
+    ow, oh = round(width * upscale), round(height * upscale)
+    fits = [math.sqrt(max_pixels / (width * height))]
+    side = ENCODER_MAX_SIDE.get(suffix.lower())
+    if side:
+        fits.append(side / max(width, height))
+    if ow * oh <= max_pixels and (side is None or max(ow, oh) <= side):
+        return ow, oh
+    why = (
+        f"the {max_pixels / 1e6:g} MP output limit"
+        if ow * oh > max_pixels
+        else f"the largest side {suffix.lstrip('.').upper()} can store ({side} px)"
+    )
+    largest = math.floor(min(fits) * 100) / 100
+    advice = (
+        f"the largest upscale for this photo is {largest:g}"
+        if largest >= 1
+        else "downscale the photo first" + ("" if side is None else " or write PNG (--ext png)")
+    )
+    raise OutputTooLargeError(
+        f"{name}: {width}x{height} at upscale {upscale:g} would be {ow}x{oh} ({ow * oh / 1e6:.1f} MP), over {why}; "
+        f"{advice}"
+    )
 
 
 def _check_size(w: int, h: int, name: str) -> None:
@@ -98,26 +152,38 @@ def read_image(source: str | Path | bytes, *, name: str | None = None) -> Loaded
         fp: io.BytesIO | Path = io.BytesIO(source)
     else:
         fp = Path(source)
-        if not fp.is_file():
+        if not fp.exists():
             raise ImageInputError(f"{label}: no such file")
+        if fp.is_dir():
+            raise ImageInputError(f"{label}: is a folder, not an image file")
+        if not fp.is_file():
+            raise ImageInputError(f"{label}: not a regular file (a FIFO, socket or device); give an image file")
         if fp.stat().st_size == 0:
             raise ImageInputError(f"{label}: the file is empty")
+        if not os.access(fp, os.R_OK):
+            raise ImageInputError(f"{label}: permission denied; make the file readable (chmod +r)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(fp) as im:
                 _check_size(im.width, im.height, label)
                 fmt = im.format
+                frames = int(getattr(im, "n_frames", 1) or 1)
                 im.load()
                 orientation = im.getexif().get(0x0112, 1)
                 im = ImageOps.exif_transpose(im)
-                return _to_loaded(im, fmt, exif_rotated=orientation not in (None, 1))
+                loaded = _to_loaded(im, fmt, exif_rotated=orientation not in (None, 1), label=label)
+                if frames > 1:
+                    log.info("%s: %d frames; only the first is restored", label, frames)
+                return dataclasses.replace(loaded, frames=frames)
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageInputError(
             f"{label}: image is too large to decode safely; downscale it or raise GFR_MAX_PIXELS"
         ) from None
+    except PermissionError:
+        raise ImageInputError(f"{label}: permission denied; make the file readable (chmod +r)") from None
     except UnidentifiedImageError:
         raise ImageInputError(f"{label}: not an image file PIL can read (JPEG, PNG, WebP, BMP, TIFF)") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -127,15 +193,41 @@ def read_image(source: str | Path | bytes, *, name: str | None = None) -> Loaded
         ) from None
 
 
-def _to_loaded(im: Image.Image, fmt: str | None, *, exif_rotated: bool) -> LoadedImage:
+def _samples_to_uint8(arr: np.ndarray, mode: str, label: str) -> tuple[np.ndarray, str | None]:
+    """Single-channel 16-bit, 32-bit integer or float samples -> uint8, and how (None when obvious).
+
+    16-bit: /257. Float: [0,1] is scaled by 255, [0,255] kept, anything else min-max stretched. 32-bit
+    integers: as 8-bit or 16-bit when they fit, else min-max stretched. Non-finite floats are refused.
+    """
+    if mode.startswith("I;16"):
+        return np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8), None
+    if not np.isfinite(arr).all():
+        raise ImageInputError(f"{label}: the float image holds NaN or infinite values; re-export it with finite values")
+    lo, hi = float(arr.min()), float(arr.max())
+    if mode == "F" and lo >= 0 and hi <= 1.0:
+        out, how = arr * 255.0, "float samples in [0,1] were scaled by 255"
+    elif lo >= 0 and hi <= 255:
+        out, how = arr, None if mode == "I" else "float samples in [0,255] were used as 8-bit levels"
+    elif mode == "I" and lo >= 0 and hi <= 65535:
+        out, how = arr / 257.0, None  # a 16-bit image in a 32-bit container (PIL's 'I' for 16-bit PNGs)
+    else:
+        span = max(hi - lo, 1e-12)
+        out = (arr - lo) * (255.0 / span)
+        how = f"{'float' if mode == 'F' else '32-bit'} samples in [{lo:.6g}, {hi:.6g}] were stretched to 0..255"
+    if how:
+        log.info("%s: %s", label, how)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8), how
+
+
+def _to_loaded(im: Image.Image, fmt: str | None, *, exif_rotated: bool, label: str = "image") -> LoadedImage:
     mode = im.mode
-    bit_depth = 16 if mode in ("I;16", "I;16B", "I;16L", "I") else 8
+    bit_depth = {"I;16": 16, "I;16B": 16, "I;16L": 16, "I": 32, "F": 32}.get(mode, 8)
     alpha = None
+    conversion = None
     gray = mode in ("L", "LA", "1", "I;16", "I;16B", "I;16L", "I", "F")
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
-        scale = 257.0 if arr.max() > 255 or bit_depth == 16 else 1.0
-        g = np.clip(np.round(arr / scale), 0, 255).astype(np.uint8)
+        g, conversion = _samples_to_uint8(arr, mode, label)
         rgb = np.repeat(g[..., None], 3, axis=2)
     else:
         if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
@@ -151,6 +243,7 @@ def _to_loaded(im: Image.Image, fmt: str | None, *, exif_rotated: bool) -> Loade
         bit_depth=bit_depth,
         format=fmt,
         exif_rotated=exif_rotated,
+        conversion=conversion,
     )
 
 
@@ -208,6 +301,36 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | Path) -> int:
+    """Delete the hidden ``.gfr-<pid>-*`` files that a killed :func:`write_image` left under ``folder``
+    (only those whose process is gone). Returns how many were removed."""
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for f in root.rglob(".gfr-*"):
+        parts = f.name.split("-")
+        if len(parts) < 3 or not parts[1].isdigit() or not f.is_file():
+            continue
+        pid = int(parts[1])
+        if pid != os.getpid() and not _alive(pid):
+            f.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("removed %d temporary file(s) left under %s by an interrupted run", removed, root)
+    return removed
+
+
 def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> Path:
     """Write atomically: encode to a temporary file in the same folder, then rename into place.
 
@@ -228,7 +351,7 @@ def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False,
     if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
         im = im.convert("RGB" if im.mode == "RGBA" else "L")
     params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    fd, tmp = tempfile.mkstemp(prefix=".gfr-", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".gfr-{os.getpid()}-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             im.save(f, format=fmt, **params)

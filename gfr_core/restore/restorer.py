@@ -186,13 +186,13 @@ class FaceRestorer:
         """
         from ..hub import get_card, is_cached, load_model, model_card, resolve_alias
 
+        card = model_card(name)  # from the registry or the file's header: refuse a non-restorer before loading
+        if card is not None and card.task != "restore":
+            raise ValueError(
+                f"{name} is a {card.task} model, not a face restorer; pick one of `gfr models` with task 'restore'"
+            )
         model = load_model(name, device=device)
-        card = model_card(name)
         if card is not None:
-            if card.task != "restore":
-                raise ValueError(
-                    f"{name} is a {card.task} model, not a face restorer; pick one of `gfr models` with task 'restore'"
-                )
             size, zoom = card.face_size, card.crop_zoom
         else:  # a foreign checkpoint file (official layout): the architecture's size, the FFHQ template
             size, zoom = int(getattr(model, "out_size", getattr(model, "size", 512))), 1.0

@@ -13,6 +13,8 @@ from ..io.image import IMAGE_SUFFIXES
 
 __all__ = ["main"]
 
+log = logging.getLogger(__name__)
+
 
 class UserError(Exception):
     """An error caused by the user's input; printed as one line, exit code 2."""
@@ -86,10 +88,31 @@ def _collect_inputs(paths: list[str]) -> list[tuple[Path, Path]]:
     return found
 
 
+_INPUT = Path("<input>")  # owner of the input files' own names in _unique
+
+
+def _unique(dst: Path, src: Path, planned: dict[Path, Path]) -> Path:
+    """``dst``, or, when it is an input or another input of this run already maps to it (``x.jpg`` and
+    ``x.jpeg``), the same name with the input's own suffix added (``x-jpeg.jpg``), then a counter."""
+    key = dst.resolve()
+    if planned.get(key, src) != src:
+        tag = src.suffix.lstrip(".").lower() or "file"
+        n, cand = 1, dst.with_name(f"{dst.stem}-{tag}{dst.suffix}")
+        while planned.get(cand.resolve(), src) != src:
+            n += 1
+            cand = dst.with_name(f"{dst.stem}-{tag}{n}{dst.suffix}")
+        owner = planned[key]
+        why = "is an input file" if owner == _INPUT else f"is already the output of {owner}"
+        log.warning("%s: %s %s; writing %s instead", src, dst, why, cand)
+        dst, key = cand, cand.resolve()
+    planned[key] = src
+    return dst
+
+
 def _cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..io.image import ImageInputError, read_image, write_image
+    from ..io.image import ImageInputError, check_output_size, read_image, remove_stale_temp_files, write_image
     from ..restore import FaceRestorer, InferenceSettings
 
     if not 0 <= args.fidelity <= 1:
@@ -98,6 +121,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         raise UserError(f"--upscale must be between 1 and 8, got {args.upscale}")
     inputs = _collect_inputs(args.inputs)
     outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise UserError(f"-o {outdir} is a file, not a folder; give a folder for the outputs")
+    remove_stale_temp_files(outdir)  # what a killed earlier run left half-written
     input_files = {f.resolve() for f, _ in inputs}
     settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
     if args.model is None:
@@ -115,10 +141,26 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         parser=None if args.face_parser == "none" else args.face_parser,
     )
     failures = 0
+    # output -> the input it belongs to, in this run; the inputs themselves are taken (never written)
+    planned: dict[Path, Path] = dict.fromkeys(input_files, _INPUT)
     bar = tqdm(inputs, unit="img", disable=len(inputs) < 2 or args.quiet, file=sys.stderr)
     for src, rel in bar:
         try:
             img = read_image(src)
+            ext = args.ext if args.ext != "auto" else _EXT_BY_FORMAT.get(img.format or "", ".png")
+            if ext in (".jpg",) and img.alpha is not None:
+                ext = ".png"  # keep the alpha channel
+            check_output_size(
+                img.rgb.shape[1],
+                img.rgb.shape[0],
+                args.upscale,
+                max_pixels=int(args.max_output_megapixels * 1e6),
+                suffix=ext,
+                name=str(src),
+            )
+            dst = _unique((outdir / rel).with_suffix(ext), src, planned)
+            if dst.resolve() in input_files:
+                raise UserError(f"{dst} is an input file; choose another output folder")
             tiles = tqdm(desc=f"{rel} upsampler", unit="tile", disable=args.quiet or not want_up, file=sys.stderr)
 
             def progress(done: int, total: int, tiles=tiles) -> None:
@@ -139,20 +181,15 @@ def _cmd_restore(args: argparse.Namespace) -> int:
                 )
             finally:
                 tiles.close()
-            ext = args.ext if args.ext != "auto" else _EXT_BY_FORMAT.get(img.format or "", ".png")
-            if ext in (".jpg",) and img.alpha is not None:
-                ext = ".png"  # keep the alpha channel
-            dst = (outdir / rel).with_suffix(ext)
-            if dst.resolve() in input_files:
-                raise UserError(f"{dst} is an input file; choose another output folder")
             write_image(dst, res.image, overwrite=args.overwrite)
             if args.save_faces:
+                stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
                 for i, face in enumerate(res.faces):
-                    stem = outdir / "faces" / rel.with_suffix("")
-                    write_image(stem.parent / f"{stem.name}_{i:02d}_input.png", face.aligned, overwrite=args.overwrite)
-                    write_image(
-                        stem.parent / f"{stem.name}_{i:02d}_restored.png", face.restored, overwrite=args.overwrite
-                    )
+                    for kind, pixels in (("input", face.aligned), ("restored", face.restored)):
+                        path = _unique(stem.parent / f"{stem.name}_{i:02d}_{kind}.png", src, planned)
+                        if path.resolve() in input_files:  # an input is never written, whatever the flags
+                            raise UserError(f"{path} is an input file; not writing face crops over it")
+                        write_image(path, pixels, overwrite=args.overwrite)
             note = "; ".join(res.messages)
             log_line = f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
             if not args.quiet:
@@ -351,6 +388,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
     p.add_argument(
+        "--max-output-megapixels",
+        type=float,
+        default=100.0,
+        help="refuse, before any work, a photo whose output would be larger (default 100)",
+    )
+    p.add_argument(
         "--detector",
         choices=["mtcnn", "retinaface"],
         default="mtcnn",
@@ -496,7 +539,13 @@ def _check_device(name: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gfr`` console script."""
-    from ..hub import ChecksumError, ModelUnavailableError, UnknownModelError, UnsafeCheckpointError
+    from ..hub import (
+        ChecksumError,
+        ModelUnavailableError,
+        UnknownModelError,
+        UnmatchedKeysError,
+        UnsafeCheckpointError,
+    )
 
     args = _build_parser().parse_args(argv)
     if getattr(args, "ext", "auto") in ("png", "jpg"):
@@ -509,8 +558,18 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "device", None) is not None:
             _check_device(args.device)
         return func(args)
-    except (UserError, UnknownModelError, ModelUnavailableError, ChecksumError, UnsafeCheckpointError) as exc:
-        print(f"gfr: error: {exc}", file=sys.stderr)
+    except (
+        UserError,
+        UnknownModelError,
+        UnmatchedKeysError,
+        ModelUnavailableError,
+        ChecksumError,
+        UnsafeCheckpointError,
+        ValueError,  # bad arguments or a bad model file (config out of range, wrong task): one line
+    ) as exc:
+        if args.verbose and isinstance(exc, ValueError):
+            raise
+        print(f"gfr: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gfr: interrupted", file=sys.stderr)
