@@ -247,3 +247,45 @@ def test_the_app_cleans_its_files(tmp_path):
     new.write_bytes(b"y")
     assert logic._sweep_tmp() == 1 and not old.exists() and new.exists()
     assert ui.build_demo().delete_cache == ui.DELETE_CACHE == (1800, 3600)
+
+
+class _Reduce:
+    """Unpickles into ``fn(*args)``: the way a malicious checkpoint runs code."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+def _payloads(marker: Path) -> dict[str, object]:
+    import builtins
+    import pathlib
+    import shutil
+
+    m = str(marker)
+    return {
+        "os.system": _Reduce(os.system, f"touch {m}"),
+        "subprocess": _Reduce(subprocess.call, ["touch", m]),
+        "builtins.exec": _Reduce(builtins.exec, f"open({m!r}, 'w').close()"),
+        "builtins.eval": _Reduce(builtins.eval, f"open({m!r}, 'w')"),
+        "pathlib.touch": _Reduce(pathlib.Path.touch, pathlib.Path(m)),
+        "shutil.copy": _Reduce(shutil.copy, __file__, m),
+        "getattr chain": _Reduce(getattr, _Reduce(builtins.__import__, "os"), "system"),
+        "nested in a state_dict": {"params_ema": {"w": torch.zeros(1), "x": _Reduce(os.system, f"touch {m}")}},
+        "a foreign class": {"params_ema": np.random.default_rng(0)},
+    }
+
+
+@pytest.mark.parametrize("kind", list(_payloads(Path("x"))))
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_pickles_that_need_code_are_refused_and_nothing_runs(tmp_path, kind, legacy):
+    from gfr_core.hub import UnsafeCheckpointError, load_checkpoint
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save(_payloads(marker)[kind], path, _use_new_zipfile_serialization=not legacy)
+    with pytest.raises(UnsafeCheckpointError, match="refused to load, the pickle needs code execution"):
+        load_checkpoint(path)
+    assert not marker.exists(), f"{kind}: code ran while loading"
