@@ -233,6 +233,9 @@ def test_a_killed_run_leaves_nothing_after_the_next_run(tmp_path):
     gone.wait()  # a pid that no longer runs: what a killed writer leaves
     (out / f".gfr-{gone.pid}-abc123.png").write_bytes(b"half")
     (out / f".gfr-{os.getpid()}-live.png").write_bytes(b"a live writer's")  # a running process: kept
+    legacy = out / ".gfr-k3j4h5g6.png"  # the old naming, without a pid, from a run a day ago
+    legacy.write_bytes(b"old")
+    os.utime(legacy, (time.time() - 86400,) * 2)
     assert main(["restore", str(tmp_path / "a.png"), "-o", str(out), "--model", str(model)]) == 0
     assert sorted(p.name for p in out.iterdir()) == [f".gfr-{os.getpid()}-live.png", "a.png"]
 
@@ -289,3 +292,24 @@ def test_pickles_that_need_code_are_refused_and_nothing_runs(tmp_path, kind, leg
     with pytest.raises(UnsafeCheckpointError, match="refused to load, the pickle needs code execution"):
         load_checkpoint(path)
     assert not marker.exists(), f"{kind}: code ran while loading"
+
+
+def test_model_load_errors_are_a_gr_error_in_the_app_and_permission_is_named(tmp_path, monkeypatch):
+    import gradio as gr
+
+    from demo import logic
+    from gfr_core.hub import ChecksumError, load_checkpoint
+
+    Image.fromarray(smooth_photo(64, 64)).save(tmp_path / "face.png")
+    (tmp_path / "png.pth").write_bytes((tmp_path / "face.png").read_bytes())
+    with pytest.raises(gr.Error, match="this is a PNG image, not a PyTorch checkpoint"):
+        logic.get_restorer(str(tmp_path / "png.pth"))
+    with pytest.raises(gr.Error, match="is a prior model"):
+        logic.get_restorer("embedded-prior")
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("gfr_core.hub.checkpoint.open", denied, raising=False)  # root reads anything
+    with pytest.raises(ChecksumError, match="permission denied; make the file readable"):
+        load_checkpoint(tmp_path / "png.pth")

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,17 +314,21 @@ def _alive(pid: int) -> bool:
 
 def remove_stale_temp_files(folder: str | Path) -> int:
     """Delete the hidden ``.gfr-<pid>-*`` files that a killed :func:`write_image` left under ``folder``
-    (only those whose process is gone). Returns how many were removed."""
+    (only those whose process is gone; older ``.gfr-*`` names without a pid once an hour old). Returns
+    how many were removed."""
     root = Path(folder)
     if not root.is_dir():
         return 0
     removed = 0
     for f in root.rglob(".gfr-*"):
-        parts = f.name.split("-")
-        if len(parts) < 3 or not parts[1].isdigit() or not f.is_file():
+        if not f.is_file():
             continue
-        pid = int(parts[1])
-        if pid != os.getpid() and not _alive(pid):
+        parts = f.name.split("-")
+        if len(parts) >= 3 and parts[1].isdigit():
+            stale = int(parts[1]) != os.getpid() and not _alive(int(parts[1]))
+        else:  # written before temp names carried the pid: stale once an hour old
+            stale = time.time() - f.stat().st_mtime > 3600
+        if stale:
             f.unlink(missing_ok=True)
             removed += 1
     if removed:
