@@ -284,3 +284,22 @@ def test_a_reachable_source_makes_the_hub_model_the_default_within_the_probe_bud
         )
     assert name == "gfpgan-v1.4" and "downloads 349 MB once" in why
     assert secs < 5  # the probe itself is bounded at 2 s; the rest is the import
+
+
+def test_a_default_that_cannot_be_had_falls_back_to_the_offline_model_with_the_reason(tmp_path, monkeypatch, capsys):
+    """The probe can say "reachable" and the download still fail: the CLI says so and uses `embedded`."""
+    from PIL import Image
+
+    import gfr_core.hub as hub
+    from gfr_core.tools.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the download fails at once, with no network
+    monkeypatch.setenv("GFR_CACHE", str(tmp_path / "gfr"))
+    monkeypatch.setattr(hub, "default_restorer", lambda: ("gfpgan-v1.3", "using gfpgan-v1.3 (probe)"))
+    Image.open(ROOT / "tests" / "fixtures" / "photos-pd" / "obama3.jpg").reduce(8).save(tmp_path / "a.png")
+    assert main(["restore", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "could not get gfpgan-v1.3 (gfpgan-v1.3: GFPGANv1.3.pth is not cached" in err
+    assert "using the embedded 64 px model 'embedded'" in err and (tmp_path / "out" / "a.png").is_file()
+    # a model the user named is never swapped for another
+    assert main(["restore", str(tmp_path / "a.png"), "-o", str(tmp_path / "o2"), "--model", "gfpgan-v1.3"]) == 2

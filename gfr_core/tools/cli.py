@@ -126,20 +126,37 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     remove_stale_temp_files(outdir)  # what a killed earlier run left half-written
     input_files = {f.resolve() for f, _ in inputs}
     settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
-    if args.model is None:
+    chosen = args.model is None
+    if chosen:
         from ..hub import default_restorer
 
         args.model, why = default_restorer()
         print(f"gfr: {why}", file=sys.stderr)
     want_up = "realesrgan" in (args.bg_upsampler, args.face_upsampler)
-    restorer = FaceRestorer.from_pretrained(
-        args.model,
-        device=args.device,
-        detector=args.detector,
-        settings=settings,
-        upsampler="realesrgan" if want_up else None,
-        parser=None if args.face_parser == "none" else args.face_parser,
-    )
+
+    def load(name: str) -> FaceRestorer:
+        return FaceRestorer.from_pretrained(
+            name,
+            device=args.device,
+            detector=args.detector,
+            settings=settings,
+            upsampler="realesrgan" if want_up else None,
+            parser=None if args.face_parser == "none" else args.face_parser,
+        )
+
+    from ..hub import ChecksumError, ModelUnavailableError
+
+    try:
+        restorer = load(args.model)
+    except (ModelUnavailableError, ChecksumError) as exc:
+        if not chosen or args.model == DEFAULT_MODEL:
+            raise
+        # the default was a guess from a probe: say why it failed, then use the offline model
+        print(
+            f"gfr: could not get {args.model} ({exc}); using the embedded 64 px model '{DEFAULT_MODEL}'",
+            file=sys.stderr,
+        )
+        restorer = load(DEFAULT_MODEL)
     failures = 0
     # output -> the input it belongs to, in this run; the inputs themselves are taken (never written)
     planned: dict[Path, Path] = dict.fromkeys(input_files, _INPUT)
@@ -186,9 +203,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
                 stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
                 for i, face in enumerate(res.faces):
                     for kind, pixels in (("input", face.aligned), ("restored", face.restored)):
-                        path = _unique(stem.parent / f"{stem.name}_{i:02d}_{kind}.png", src, planned)
-                        if path.resolve() in input_files:  # an input is never written, whatever the flags
-                            raise UserError(f"{path} is an input file; not writing face crops over it")
+                        path = _unique(stem.parent / f"{stem.name}_{i:02d}_{kind}.png", src, planned)  # never an input
                         write_image(path, pixels, overwrite=args.overwrite)
             note = "; ".join(res.messages)
             log_line = f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
