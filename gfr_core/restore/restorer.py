@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import cv2
@@ -152,6 +153,7 @@ class FaceRestorer:
         self.settings = settings or InferenceSettings.for_device(device)
         self.model = model.eval().to(device)
         self._forward = optimize_for_inference(self.model, self.settings)
+        self.backend = "torch"  # or "onnxruntime" (use_onnxruntime)
         self.face_size = int(face_size)
         self.name = name
         self.device = torch.device(device)
@@ -174,6 +176,7 @@ class FaceRestorer:
         settings: InferenceSettings | None = None,
         upsampler: str | None = None,
         parser: str | None = "auto",
+        backend: Literal["torch", "onnxruntime"] = "torch",
     ) -> FaceRestorer:
         """Load a registered restorer (see ``gfr models``) or a local checkpoint file.
 
@@ -183,7 +186,11 @@ class FaceRestorer:
         copy), or ``None`` (the default) for none.
         ``parser``: a face parsing model for the blend mask; ``"auto"`` uses ``parsenet`` when its file is
         cached (it never downloads), ``None`` the template mask.
+        ``backend``: ``"onnxruntime"`` runs the restorer's network with ONNX Runtime (exported once per
+        checkpoint sha256 and cached; ``pip install -e '.[onnx]'``); the rest of the pipeline is the same.
         """
+        if backend not in ("torch", "onnxruntime"):
+            raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
         from ..hub import get_card, is_cached, load_model, model_card, resolve_alias
 
         card = model_card(name)  # from the registry or the file's header: refuse a non-restorer before loading
@@ -210,7 +217,7 @@ class FaceRestorer:
                 log.warning("not using the cached parsenet (template mask instead): %s", exc)
         elif parser not in (None, "auto"):
             parse_net = load_model(parser, device=device)
-        return cls(
+        restorer = cls(
             model,
             face_size=size,
             name=str(name),
@@ -222,6 +229,25 @@ class FaceRestorer:
             upsampler=up,
             parser=parse_net,
         )
+        if backend == "onnxruntime":
+            from ..hub.onnx import onnx_file
+
+            restorer.use_onnxruntime(onnx_file(name))
+        return restorer
+
+    def use_onnxruntime(self, path: str | Path) -> None:
+        """Run the network with ONNX Runtime from the exported file ``path`` (:func:`gfr_core.hub.onnx.export_onnx`)."""
+        from ..hub.onnx import onnx_session
+
+        session = onnx_session(path, self.device)
+        device = self.device
+
+        def forward(x: torch.Tensor, **_: object) -> torch.Tensor:
+            out = session.run(None, {"image": x.detach().float().contiguous().cpu().numpy()})[0]
+            return torch.from_numpy(out).to(device)
+
+        self._forward = forward
+        self.backend = "onnxruntime"
 
     # ----------------------------------------------------------------------------------------------
     # Faces

@@ -26,6 +26,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "BenchResult",
     "bench_memory",
     "bench_model",
+    "bench_backends",
     "bench_pipeline",
     "bench_upsampler",
     "bench_variants",
@@ -407,6 +409,59 @@ def bench_pipeline(
     )
 
 
+def bench_backends(
+    name: str, *, batch: int = 4, repeats: int = 5, face_size: int | None = None, device: str = "cpu"
+) -> dict[str, Any]:
+    """Per-face time of one architecture (seeded random weights) in three ways, side by side: PyTorch
+    eager (the model's default call), PyTorch with FaceRestorer's inference settings (and
+    ``torch.compile`` when they ask for it), and ONNX Runtime on the exported graph; with the ratios and
+    the ONNX output's max abs difference."""
+    import tempfile
+
+    from ..hub.onnx import _Graph, export_onnx, onnx_session
+    from ..restore import InferenceSettings, optimize_for_inference
+
+    dev = torch.device(device)
+    card = get_card(name)
+    config = dict(card.config)
+    if face_size is not None:
+        config["out_size" if "out_size" in config else "size"] = face_size
+    torch.manual_seed(0)
+    model = type(build_model(card))(**config).eval().requires_grad_(False).to(dev)
+    s = config.get("out_size", config.get("size"))
+    x = torch.rand(batch, 3, s, s, device=dev) * 2 - 1
+    settings = InferenceSettings.for_device(dev)
+    twin = type(model)(**config).eval()
+    twin.load_state_dict(model.state_dict())
+    fast = optimize_for_inference(twin.to(dev), settings)  # FaceRestorer's path (NHWC, shared weights, ...)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        path = export_onnx(name, Path(tmp) / "m.onnx", model=model)
+        export_s = time.perf_counter() - t0
+        session = onnx_session(path, dev)
+        feed = {"image": x.float().cpu().numpy()}
+        with torch.inference_mode():
+            eager = _time(lambda: model(x), dev, warmup=1, repeats=repeats)
+            opt = _time(lambda: fast(settings.prepare_input(x), fused=settings.fused), dev, warmup=1, repeats=repeats)
+            ref = _Graph(model)(x).float().cpu().numpy()
+        ort_t = _time(lambda: session.run(None, feed), dev, warmup=1, repeats=repeats)
+        diff = float(np.abs(session.run(None, feed)[0] - ref).max())
+    per = {
+        k: statistics.median(v) / batch for k, v in (("eager", eager), ("torch_optimized", opt), ("onnxruntime", ort_t))
+    }
+    return dict(
+        model=name,
+        face_size=s,
+        batch=batch,
+        device=_device_name(dev),
+        export_s=export_s,
+        **{f"{k}_per_face_s": v for k, v in per.items()},
+        onnxruntime_vs_eager=per["onnxruntime"] / per["eager"],
+        onnxruntime_vs_torch_optimized=per["onnxruntime"] / per["torch_optimized"],
+        onnx_max_abs_diff=diff,
+    )
+
+
 def bench_upsampler(
     model: str = "embedded",
     *,
@@ -565,6 +620,7 @@ def run(
     variants: bool = False,
     memory: bool = False,
     upsampler: bool = False,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Everything ``gfr bench`` prints."""
     torch.manual_seed(0)
@@ -588,6 +644,14 @@ def run(
         out["pipeline"] = bench_pipeline("embedded", repeats=1 if short else 3, device=device)
     except Exception as exc:  # the embedded models may be absent in a development checkout
         out["pipeline"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if backend == "onnxruntime":
+        out["backends"] = []
+        for m in models:
+            fs = 64 if short and get_card(m).face_size > 64 else None
+            try:
+                out["backends"].append(bench_backends(m, batch=batch, repeats=repeats, face_size=fs, device=device))
+            except Exception as exc:  # e.g. onnxruntime not installed
+                out["backends"].append({"model": m, "error": f"{type(exc).__name__}: {exc}"})
     if upsampler:
         try:
             out["upsampler"] = bench_upsampler(photo_size=128 if short else 512, device=device)
@@ -634,6 +698,17 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"pipeline ({p['model']}, {p['photo']}, {p['faces_found']}/{p['faces_placed']} faces found): total {p['total_s']:.3f}s = "
             f"detect {p['detect_s']:.3f} + align {p['align_s']:.3f} + restore {p['restore_s']:.3f} + paste {p['paste_s']:.3f}"
+        )
+    for b in report.get("backends", []):
+        if "error" in b:
+            lines.append(f"backends ({b['model']}): skipped ({b['error']})")
+            continue
+        lines.append(
+            f"backends ({b['model']} @ {b['face_size']}px, batch {b['batch']}, {b['device']}): per face "
+            f"eager {b['eager_per_face_s'] * 1e3:.1f} ms | torch optimized {b['torch_optimized_per_face_s'] * 1e3:.1f} ms | "
+            f"onnxruntime {b['onnxruntime_per_face_s'] * 1e3:.1f} ms; onnxruntime / eager {b['onnxruntime_vs_eager']:.2f}, "
+            f"/ torch optimized {b['onnxruntime_vs_torch_optimized']:.2f}; max abs diff {b['onnx_max_abs_diff']:.1e}; "
+            f"export {b['export_s']:.0f} s"
         )
     u = report.get("upsampler", {})
     if "error" in u:

@@ -1,0 +1,160 @@
+"""ONNX export of the registry's restorers and upsampler, and their ONNX Runtime sessions.
+
+The graph comes from ``torch.onnx.export(..., dynamo=True)`` (the ``torch.export``-based exporter, the
+current one; the TorchScript exporter is deprecated). Restorers are traced in their shared-weight
+modulated-conv formulation (``fused=False``): the grouped one folds the batch into the conv's groups, a
+batch-dependent attribute that a dynamic batch axis cannot carry. The noise is constant, so the graph is
+deterministic. Axes: batch dynamic for restorers; batch, height and width for the x4 upsampler.
+
+Every file records in its metadata the model name, the sha256 of the checkpoint it came from, the input
+layout and the license; :func:`onnx_file` exports once per checkpoint digest into the download folder.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import sha256_file
+from .download import download_dir, resolve_file
+from .errors import ModelUnavailableError
+from .loading import load_model, model_card
+
+__all__ = ["ONNX_LAYOUTS", "export_onnx", "onnx_file", "onnx_session", "source_digest"]
+
+log = logging.getLogger(__name__)
+
+ONNX_LAYOUTS = {
+    "restore": "(B,3,H,W) float32 RGB in [-1,1] -> (B,3,H,W) in [-1,1]",
+    "upsample": "(B,3,H,W) float32 RGB in [0,1] -> (B,3,4H,4W) in [0,1]",
+}
+"""Input / output layout written into each file's metadata, by task."""
+
+
+class _Graph(nn.Module):
+    """The traced function: the network's image output, in the formulation that exports."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.kw = {"fused": False} if "fused" in inspect.signature(net.forward).parameters else {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(x, **self.kw)
+        return y[0] if isinstance(y, tuple) else y
+
+
+def _require_onnx() -> None:
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelUnavailableError(
+            f"ONNX support needs {', '.join(missing)}: pip install -e '.[onnx]' (onnx, onnxscript, onnxruntime)"
+        )
+
+
+def source_digest(name_or_path: str | Path) -> str:
+    """sha256 of the checkpoint a model comes from (the card's pin, else the file's)."""
+    card = model_card(name_or_path)
+    if card is not None and card.sha256:
+        return card.sha256
+    path = Path(name_or_path) if Path(name_or_path).is_file() else resolve_file(card) if card else None
+    if path is None:
+        raise ModelUnavailableError(f"{name_or_path}: no such model or checkpoint file")
+    return sha256_file(path)
+
+
+def export_onnx(name_or_path: str | Path, path: str | Path, *, model: nn.Module | None = None) -> Path:
+    """Export a registered restorer / upsampler (or a checkpoint file) to ``path``, checked by onnx.checker.
+
+    ``model``: an already loaded network to export instead of loading ``name_or_path`` (which still names
+    it in the metadata). Written atomically.
+    """
+    _require_onnx()
+    import onnx
+
+    card = model_card(name_or_path)
+    task = card.task if card is not None else "restore"
+    if task not in ONNX_LAYOUTS:
+        raise ValueError(f"{name_or_path} is a {task} model; ONNX export covers restorers and the upsampler")
+    net = (model or load_model(name_or_path)).float().eval().cpu()
+    graph = _Graph(net).eval()
+    if task == "upsample":
+        x = torch.rand(1, 3, 48, 40)
+        shapes = {
+            0: torch.export.Dim("batch", min=1, max=64),
+            2: torch.export.Dim("height", min=8, max=4096),
+            3: torch.export.Dim("width", min=8, max=4096),
+        }
+    else:
+        size = int(net.config.out_size if hasattr(net.config, "out_size") else net.config.size)
+        x = torch.rand(2, 3, size, size) * 2 - 1
+        shapes = {0: torch.export.Dim("batch", min=1, max=256)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                graph,
+                (x,),
+                str(tmp),
+                dynamo=True,
+                dynamic_shapes=(shapes,),
+                input_names=["image"],
+                output_names=["output"],
+                verbose=False,
+            )
+        proto = onnx.load(str(tmp))
+        label = str(card.name if card is not None else Path(name_or_path).name)
+        meta = {
+            "gfr_model": label if model is None else f"{label} architecture, weights supplied by the caller",
+            "gfr_source_sha256": source_digest(name_or_path) if model is None else "",
+            "gfr_layout": ONNX_LAYOUTS[task],
+            "gfr_license": card.license if card is not None else "see the source checkpoint",
+            "gfr_exporter": f"torch.onnx.export(dynamo=True), torch {torch.__version__}",
+            "gfr_noise": "constant (deterministic)",
+        }
+        del proto.metadata_props[:]
+        for k, v in meta.items():
+            proto.metadata_props.add(key=k, value=v)
+        onnx.save(proto, str(tmp))
+        onnx.checker.check_model(str(tmp), full_check=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        for side in tmp.parent.glob(tmp.name + "*"):  # external-data side files of a failed export
+            side.unlink(missing_ok=True)
+    log.info("exported %s to %s", name_or_path, path)
+    return path
+
+
+def onnx_file(name_or_path: str | Path) -> Path:
+    """The cached ``.onnx`` of a model, keyed by its checkpoint's sha256; exported on first use."""
+    digest = source_digest(name_or_path)
+    card = model_card(name_or_path)
+    stem = card.name if card is not None else Path(name_or_path).stem
+    path = download_dir() / "onnx" / f"{stem}-{digest[:16]}.onnx"
+    if not path.is_file():
+        log.warning("exporting %s to ONNX once (%s)", stem, path)
+        export_onnx(name_or_path, path)
+    return path
+
+
+def onnx_session(path: str | Path, device: str | torch.device = "cpu"):
+    """An ONNX Runtime session: the CUDA execution provider on a CUDA device where present, else CPU."""
+    _require_onnx()
+    import onnxruntime as ort
+
+    providers = ["CPUExecutionProvider"]
+    if torch.device(device).type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
