@@ -220,7 +220,7 @@ def restore_photo(path, model, fidelity, upscale, only_center, aligned, upsample
     status = (
         f"{len(res.faces)} face(s) restored with {model}"
         + (" + Real-ESRGAN" if upsample else "")
-        + "; output {res.image.shape[1]}x{res.image.shape[0]}"
+        + f"; output {res.image.shape[1]}x{res.image.shape[0]}"
     )
     if res.messages:
         status += " (" + "; ".join(res.messages) + ")"

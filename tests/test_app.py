@@ -96,7 +96,7 @@ def test_restore_endpoint_restores_every_face(client):
     )
     assert Image.open(out).size == (2 * w, 2 * h)
     assert len(gallery) == 4, status
-    assert "4 face(s) restored" in status
+    assert "4 face(s) restored" in status and f"output {2 * w}x{2 * h}" in status
     assert Image.open(download).format == "PNG"
 
 

@@ -219,7 +219,11 @@ def test_misleading_messages_get_their_own_right_message(tmp_path, monkeypatch):
         read_image(tmp_path / "pipe")
     with pytest.raises(ImageInputError, match="no such file"):
         read_image(tmp_path / "missing.png")
-    monkeypatch.setattr(os, "access", lambda *a, **k: False)  # the tests run as root, who may read anything
+
+    def denied(*a, **k):  # the tests run as root, who may read anything: refuse the open itself
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("gfr_core.io.image.Image.open", denied)
     with pytest.raises(ImageInputError, match="permission denied"):
         read_image(tmp_path / "face.png")
 

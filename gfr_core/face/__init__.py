@@ -1,6 +1,6 @@
 """Face pipeline as pure functions: detect -> align -> (restore) -> paste."""
 
-from .align import BORDER_RGB, FFHQ_TEMPLATE_512, AlignedFace, align_face, estimate_similarity, template
+from .align import BORDER_RGB, FFHQ_TEMPLATE_512, AlignedFace, affine_scale, align_face, estimate_similarity, template
 from .detect import DETECTORS, Detection, Detector, LandmarkDetector, detect_faces, select_center_face
 from .mask import parsing_face_mask, template_face_mask
 from .paste import add_correction, face_mask, inverse_affine, paste_face, warp_mask
@@ -14,6 +14,7 @@ __all__ = [
     "Detector",
     "LandmarkDetector",
     "add_correction",
+    "affine_scale",
     "align_face",
     "detect_faces",
     "estimate_similarity",

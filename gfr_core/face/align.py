@@ -11,6 +11,7 @@ __all__ = [
     "FFHQ_TEMPLATE_512",
     "BORDER_RGB",
     "AlignedFace",
+    "affine_scale",
     "align_face",
     "estimate_similarity",
     "template",
@@ -39,6 +40,11 @@ def template(face_size: int, zoom: float = 1.0) -> np.ndarray:
     spend their few pixels on the face rather than the background.
     """
     return ((FFHQ_TEMPLATE_512 - 256.0) * zoom + 256.0) * (face_size / 512.0)
+
+
+def affine_scale(m: np.ndarray) -> float:
+    """The linear scale of a (2,3) similarity transform: destination pixels per source pixel."""
+    return float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
 
 
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -94,7 +100,7 @@ def align_face(
     """
     m = estimate_similarity(landmarks, template(face_size, zoom))
     src, warp = image, m
-    shrink = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # crop pixels per photo pixel
+    shrink = affine_scale(m)  # crop pixels per photo pixel
     if antialias and shrink < 0.9:
         sigma = 0.45 * float(np.sqrt(1.0 / shrink**2 - 1.0))
         inv = cv2.invertAffineTransform(m)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .align import affine_scale
+
 __all__ = ["add_correction", "face_mask", "inverse_affine", "paste_face", "warp_mask"]
 
 
@@ -35,7 +37,7 @@ def _shrink_first(arrays: list[np.ndarray], inv: np.ndarray) -> tuple[list[np.nd
     """Where a crop lands much smaller than itself, area-downsample it first (warping alone aliases), keeping
     2x oversampling for the warp, and fold the resize into the transform (pixel-centre exact)."""
     s = arrays[0].shape[0]
-    shrink = float(np.sqrt(abs(np.linalg.det(inv[:, :2]))))
+    shrink = affine_scale(inv)
     if shrink >= 0.5:
         return arrays, inv, s
     s2 = max(8, int(round(s * shrink * 2)))

@@ -179,9 +179,9 @@ def unavailable_advice(card: ModelCard, *, suggest_download: bool = True) -> str
     )
     urls = " or ".join(card.sources) if card.sources else "(no source known)"
     other = _FALLBACK.get(card.task, "")
-    if other and card.name != DEFAULT_MODEL and DEFAULT_MODEL in list_models():
-        other = "; " + other
-    return f"{fetch}fetch {urls} and save it as {local_path(card)}{other}"
+    if card.task in ("restore", "prior") and DEFAULT_MODEL not in list_models():
+        other = ""  # a checkout without the embedded models has no offline choice to offer
+    return f"{fetch}fetch {urls} and save it as {local_path(card)}" + (f"; {other}" if other else "")
 
 
 def resolve_file(card: ModelCard, *, suggest_download: bool = True) -> Path:

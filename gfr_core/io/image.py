@@ -161,8 +161,6 @@ def read_image(source: str | Path | bytes, *, name: str | None = None) -> Loaded
             raise ImageInputError(f"{label}: not a regular file (a FIFO, socket or device); give an image file")
         if fp.stat().st_size == 0:
             raise ImageInputError(f"{label}: the file is empty")
-        if not os.access(fp, os.R_OK):
-            raise ImageInputError(f"{label}: permission denied; make the file readable (chmod +r)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -210,7 +208,7 @@ def _samples_to_uint8(arr: np.ndarray, mode: str, label: str) -> tuple[np.ndarra
     elif lo >= 0 and hi <= 255:
         out, how = arr, None if mode == "I" else "float samples in [0,255] were used as 8-bit levels"
     elif mode == "I" and lo >= 0 and hi <= 65535:
-        out, how = arr / 257.0, None  # a 16-bit image in a 32-bit container (PIL's 'I' for 16-bit PNGs)
+        out, how = arr / 257.0, None  # 16-bit samples in a 32-bit container (e.g. an int32 TIFF)
     else:
         span = max(hi - lo, 1e-12)
         out = (arr - lo) * (255.0 / span)

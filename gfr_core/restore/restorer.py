@@ -35,6 +35,7 @@ from torch import nn
 from ..face import (
     Detection,
     add_correction,
+    affine_scale,
     align_face,
     detect_faces,
     parsing_face_mask,
@@ -456,7 +457,7 @@ class FaceRestorer:
         masks = self.face_masks(faces) if masks is None else masks
         out = canvas.copy()
         for face, mask in zip(faces, masks, strict=True):
-            shrink = float(np.sqrt(abs(np.linalg.det(face.affine[:, :2]))))  # crop px per input px
+            shrink = affine_scale(face.affine)  # crop px per input px
             if upscale / shrink <= 1.0:  # the face is no larger than the crop: the restorer resolves it all
                 continue
             placed = warp_mask(mask, face.affine, upscale=upscale, shape=(oh, ow))
@@ -494,7 +495,7 @@ class FaceRestorer:
         masks = self.face_masks(faces) if masks is None else masks
         out = canvas.astype(np.float32)
         for face, mask in zip(faces, masks, strict=True):
-            shrink = float(np.sqrt(abs(np.linalg.det(face.affine[:, :2]))))  # crop pixels per input pixel
+            shrink = affine_scale(face.affine)  # crop pixels per input pixel
             sigma, weight = self.composition.for_face(shrink, upscale)
             if weight * strength == 0:
                 continue

@@ -139,6 +139,18 @@ def _stats(times: list[float], faces: int, gflops: float, peak: float) -> dict[s
     )
 
 
+def _seeded_model(name: str, face_size: int | None, dev: torch.device) -> tuple[torch.nn.Module, dict[str, Any], int]:
+    """(network with seed-0 random weights, its config, its resolution) for a registered model's
+    architecture, optionally at another resolution (short runs)."""
+    card = get_card(name)
+    config = dict(card.config)
+    if face_size is not None:
+        config["out_size" if "out_size" in config else "size"] = face_size
+    torch.manual_seed(0)
+    model = type(build_model(card))(**config).eval().requires_grad_(False).to(dev)
+    return model, config, int(config.get("out_size", config.get("size")))
+
+
 def bench_model(
     name: str,
     *,
@@ -162,13 +174,7 @@ def bench_model(
         variants: Also time each optimization on its own (:func:`bench_variants`).
     """
     dev = torch.device(device)
-    card = get_card(name)
-    config = dict(card.config)
-    if face_size is not None:
-        config["out_size" if "out_size" in config else "size"] = face_size
-    torch.manual_seed(0)
-    model = type(build_model(card))(**config).eval().requires_grad_(False).to(dev)
-    s = config.get("out_size", config.get("size"))
+    model, config, s = _seeded_model(name, face_size, dev)
     x1 = torch.rand(1, 3, s, s, device=dev) * 2 - 1
     xb = torch.rand(batch, 3, s, s, device=dev) * 2 - 1
     is_gfpgan = isinstance(model, GFPGAN)
@@ -422,13 +428,7 @@ def bench_backends(
     from ..restore import InferenceSettings, optimize_for_inference
 
     dev = torch.device(device)
-    card = get_card(name)
-    config = dict(card.config)
-    if face_size is not None:
-        config["out_size" if "out_size" in config else "size"] = face_size
-    torch.manual_seed(0)
-    model = type(build_model(card))(**config).eval().requires_grad_(False).to(dev)
-    s = config.get("out_size", config.get("size"))
+    model, config, s = _seeded_model(name, face_size, dev)
     x = torch.rand(batch, 3, s, s, device=dev) * 2 - 1
     settings = InferenceSettings.for_device(dev)
     twin = type(model)(**config).eval()
