@@ -191,11 +191,15 @@ def test_embedded_weights_rewritten_with_config_and_w_avg_give_the_same_outputs(
     with torch.no_grad():
         for name in ("embedded", "embedded-noprior"):
             m = load_model(name)
-            assert torch.equal(m(ref["input"]), ref[f"{name}.output"]), name
+            # the same weights give the same outputs up to float rounding, which varies with the CPU's kernels
+            # (AVX-512 FP16 / AMX ones differ by ~3e-7); a changed weight or w_avg moves them by far more
+            torch.testing.assert_close(
+                m(ref["input"]), ref[f"{name}.output"], rtol=0, atol=1e-5, msg=lambda s: f"{name}: {s}"
+            )
             with safe_open(str(resolve_file(get_card(name))), "pt") as f:
                 assert "stylegan_decoder.w_avg" in f.keys() and "_w_avg" not in f.keys()
         g = load_model("embedded-prior")
-        assert torch.equal(g(ref["z"], noise_mode="const")[0], ref["embedded-prior.output"])
+        torch.testing.assert_close(g(ref["z"], noise_mode="const")[0], ref["embedded-prior.output"], rtol=0, atol=1e-5)
         assert torch.equal(g.w_avg, ref["embedded-prior.w_avg"])  # now a buffer in the file, not a side tensor
     assert g.config.size == 64 and m.config.out_size == 64
 
