@@ -1,11 +1,14 @@
-"""ONNX export and the ONNX Runtime backend (#27): checked graphs, metadata, dynamic batch, parity, whole photo.
+"""ONNX export and the ONNX Runtime backend (#27): checked graphs, metadata, dynamic axes, parity, whole photo.
 
-Small seeded random-weight configs of each official architecture keep the suite fast; the full configs
-were checked with ``gfr export-onnx NAME --random-weights`` (README, benchmarks/RESULTS.md).
+Every distinct architecture among the registry's restorers and upsamplers is exported in its full config
+(the released checkpoint's): the official ones with seeded random weights (no download), the project's
+own with their shipped weights; each must match its PyTorch forward to 1e-4.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -15,82 +18,138 @@ import pytest
 import torch
 
 from gfr_core import FaceRestorer, read_image
-from gfr_core.hub import ModelUnavailableError, build_model, get_card
-from gfr_core.hub.onnx import _Graph, export_onnx, onnx_session
+from gfr_core.hub import ModelUnavailableError, build_model, family, get_card, list_models, load_model
+from gfr_core.hub.onnx import ONNX_LAYOUTS, example_input, export_onnx, onnx_max_abs_diff, onnx_session
+from gfr_core.models.family import config_from_dict
 from gfr_core.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SMALL = {
-    "gfpgan-v1.4": dict(
-        out_size=64, num_style_feat=32, channel_multiplier=2, narrow=0.0625, sft_half=True, flavour="clean"
-    ),
-    "gfpgan-v1": dict(
-        out_size=64, num_style_feat=32, channel_multiplier=1, narrow=0.0625, sft_half=True, flavour="original"
-    ),
-    "gpen-bfr-512": dict(size=64, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=0.0625),
-    "realesrgan-x4plus": dict(num_feat=8, num_block=1, num_grow_ch=4),
-}
+
+def _architectures() -> list[str]:
+    """One registered model per distinct (family, full config) among those that export to ONNX."""
+    seen: dict[str, str] = {}
+    for name in list_models():
+        card = get_card(name)
+        if card.task in ONNX_LAYOUTS:
+            seen.setdefault(repr(config_from_dict(family(card.arch).config, card.config)), name)
+    return list(seen.values())
 
 
-def _small(name: str) -> torch.nn.Module:
-    import dataclasses
-
-    card = dataclasses.replace(get_card(name), config=SMALL[name])
-    torch.manual_seed(0)
-    net = build_model(card).eval()
-    with torch.no_grad():  # move every parameter off its initial value, as a trained network is
-        for p in net.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return net
+def test_the_parity_cases_cover_every_released_architecture():
+    names = _architectures()
+    # GFPGAN v1.2 / v1.3 / v1.4 share one architecture, and the two Real-ESRGAN cards share another
+    for covered in ("gfpgan-v1.4", "gfpgan-v1", "gpen-bfr-512", "gpen-bfr-256", "realesrgan-x4plus", "embedded"):
+        assert covered in names
+    assert "gfpgan-v1.3" not in names and "realesrgan-x4plus-ncnn" not in names
 
 
-@pytest.mark.parametrize("name", list(SMALL))
-def test_export_matches_pytorch_at_every_batch_size(tmp_path, name):
-    net = _small(name)
-    path = export_onnx(name, tmp_path / f"{name}.onnx", model=net)
-    proto = onnx.load(str(path))
-    onnx.checker.check_model(proto, full_check=True)
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """name -> (network, its exported file, what the CLI printed), each exported once for this module: the
+    project's own models by `gfr export-onnx NAME` (their shipped weights), the official architectures by
+    export_onnx with seeded random weights of the full config (no download)."""
+    done: dict[str, tuple[torch.nn.Module, Path, str]] = {}
+
+    def get(name: str) -> tuple[torch.nn.Module, Path, str]:
+        if name not in done:
+            card, path = get_card(name), tmp_path_factory.mktemp(name) / f"{name}.onnx"
+            if card.converter == "native":
+                out = io.StringIO()
+                with contextlib.redirect_stdout(out):
+                    assert main(["export-onnx", name, "-o", str(path)]) == 0
+                done[name] = (load_model(name), path, out.getvalue())
+            else:
+                net = build_model(card, seed=0).eval()
+                done[name] = (net, export_onnx(name, path, model=net), "")
+        return done[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", _architectures())
+def test_every_architecture_exports_in_its_full_config_with_parity(exported, name):
+    card = get_card(name)
+    net, path, _ = exported(name)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # one self-contained file, no temporary left
+    onnx.checker.check_model(str(path), full_check=True)
+    proto = onnx.load(str(path), load_external_data=False)
     meta = {p.key: p.value for p in proto.metadata_props}
-    assert meta["gfr_model"].startswith(name) and "dynamo=True" in meta["gfr_exporter"]
-    assert meta["gfr_layout"].startswith("(B,3,H,W) float32 RGB in ")
-    assert meta["gfr_license"] == get_card(name).license and meta["gfr_noise"].startswith("constant")
-    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    session = onnx_session(path)
-    graph = _Graph(net)
-    up = get_card(name).task == "upsample"
-    for b, (h, w) in zip((1, 3, 5), ((24, 40), (32, 32), (16, 20)) if up else ((64, 64),) * 3):
-        x = torch.rand(b, 3, h, w, generator=torch.Generator().manual_seed(b))
-        x = x if up else x * 2 - 1
-        with torch.no_grad():
-            ref = graph(x).numpy()
-        got = session.run(None, {"image": x.numpy()})[0]
-        assert got.shape == ref.shape and float(np.abs(got - ref).max()) <= 1e-4, (name, b)
+    shipped = card.converter == "native"
+    assert meta["gfr_model"] == name if shipped else meta["gfr_model"].startswith(f"{name} architecture")
+    assert meta["gfr_source_sha256"] == (card.sha256 if shipped else "")
+    assert "dynamo=True" in meta["gfr_exporter"] and meta["gfr_noise"].startswith("constant")
+    assert meta["gfr_layout"] == ONNX_LAYOUTS[card.task] and meta["gfr_layout"].startswith("(B,3,H,W) float32 RGB")
+    assert meta["gfr_license"] == card.license
+    dims = [d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[0] == "batch" and (dims[2:] == ["height", "width"] if card.task == "upsample" else dims[2] == "")
+    # traced at batch 2 (and 24x20 for the upsampler): check another batch, and another size
+    x = example_input(net, card.task, batch=1, seed=1, hw=(20, 28))
+    assert onnx_max_abs_diff(path, net, x) <= 1e-4
 
 
-def test_cli_export_of_the_embedded_model_is_checked_and_records_its_source(tmp_path, capsys):
-    out = tmp_path / "e.onnx"
-    assert main(["export-onnx", "embedded", "-o", str(out)]) == 0
-    line = capsys.readouterr().out
-    assert "onnx.checker ok; max abs diff vs PyTorch" in line
-    assert float(line.rsplit("PyTorch ", 1)[1].split()[0]) <= 1e-4
-    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
-    assert meta["gfr_model"] == "embedded" and meta["gfr_source_sha256"] == get_card("embedded").sha256
-    assert [p.name for p in tmp_path.iterdir()] == ["e.onnx"]  # no temporary file left
+@pytest.mark.parametrize("name", ["embedded", "realesrgan-x4plus"])
+def test_the_batch_axis_is_dynamic(exported, name):
+    net, path, _ = exported(name)
+    for b, hw in ((1, (16, 16)), (3, (32, 8)), (5, (12, 20))):
+        x = example_input(net, get_card(name).task, batch=b, seed=b, hw=hw)
+        assert onnx_max_abs_diff(path, net, x) <= 1e-4, (name, b)
 
 
-def test_the_onnxruntime_backend_restores_a_photo_within_one_level_and_caches_the_export(tmp_path, monkeypatch):
-    monkeypatch.setenv("GFR_CACHE", str(tmp_path))
-    img = read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "obama3.jpg")
-    ref = FaceRestorer.from_pretrained("embedded")(img, upscale=2).image.astype(int)
-    ort = FaceRestorer.from_pretrained("embedded", backend="onnxruntime")
-    assert ort.backend == "onnxruntime"
-    got = ort(img, upscale=2).image.astype(int)
-    assert got.shape == ref.shape and np.abs(got - ref).max() <= 1
-    (cached,) = (tmp_path / "onnx").glob("embedded-*.onnx")
+def test_cli_export_of_the_embedded_model_is_checked_and_prints_its_parity(exported):
+    _, path, printed = exported("embedded")
+    assert printed.startswith(f"{path}: onnx.checker ok; max abs diff vs PyTorch ")
+    assert float(printed.rsplit("PyTorch ", 1)[1].split()[0]) <= 1e-4
+
+
+def test_export_onnx_refuses_a_bad_output_path_in_one_line_before_any_work(tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"not to be overwritten")
+    (tmp_path / "afile").write_text("x")
+    cases = {
+        str(tmp_path): "is a folder; give a file name such as",
+        str(photo): "give a file name ending in .onnx",
+        str(tmp_path / "afile" / "m.onnx"): "is a file, not a folder",
+    }
+    for out, message in cases.items():
+        assert main(["export-onnx", "embedded", "-o", out]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert photo.read_bytes() == b"not to be overwritten"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "photo.png"]
+
+
+def test_seeded_random_weights_are_reproducible_and_leave_no_parameter_constant():
+    card = get_card("gpen-bfr-256")
+    state = torch.random.get_rng_state()
+    a, b = build_model(card, seed=0).state_dict(), build_model(card, seed=0).state_dict()
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global generator is left alone
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(
+        build_model(card, seed=1).state_dict()["generator.convs.0.noise_strength"],
+        a["generator.convs.0.noise_strength"],
+    )
+    params = dict(build_model(card, seed=0).named_parameters())
+    constant = [k for k, p in params.items() if p.numel() > 1 and bool((p == p.flatten()[0]).all())]
+    scalars = [k for k, p in params.items() if p.numel() == 1]
+    assert not constant and all(float(params[k].detach()) != 0.0 for k in scalars)  # e.g. every noise strength
+
+
+def test_gfr_restore_with_onnxruntime_reproduces_pytorch_within_one_level_and_caches_the_export(tmp_path, monkeypatch):
+    monkeypatch.setenv("GFR_CACHE", str(tmp_path / "cache"))
+    photo = ROOT / "tests" / "fixtures" / "photos-pd" / "obama3.jpg"
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        args = [str(photo), "-o", str(tmp_path / backend), "--model", "embedded", "--upscale", "2", "--ext", "png"]
+        assert main(["restore", *args, "--backend", backend, "-q"]) == 0
+        outs[backend] = read_image(tmp_path / backend / "obama3.png").rgb.astype(int)
+    h, w = read_image(photo).rgb.shape[:2]
+    assert outs["torch"].shape == outs["onnxruntime"].shape == (2 * h, 2 * w, 3)
+    assert np.abs(outs["onnxruntime"] - outs["torch"]).max() <= 1
+    (cached,) = (tmp_path / "cache" / "onnx").glob("embedded-*.onnx")  # the CLI run exported it
     assert get_card("embedded").sha256.startswith(cached.stem.split("-")[-1])
     stamp = cached.stat().st_mtime_ns
-    FaceRestorer.from_pretrained("embedded", backend="onnxruntime")
+    assert FaceRestorer.from_pretrained("embedded", backend="onnxruntime").backend == "onnxruntime"
     assert cached.stat().st_mtime_ns == stamp  # keyed by the checkpoint's sha256: not exported again
 
 

@@ -25,7 +25,16 @@ from .download import download_dir, resolve_file
 from .errors import ModelUnavailableError
 from .loading import load_model, model_card
 
-__all__ = ["ONNX_LAYOUTS", "export_onnx", "onnx_file", "onnx_session", "source_digest"]
+__all__ = [
+    "ONNX_LAYOUTS",
+    "OnnxGraph",
+    "example_input",
+    "export_onnx",
+    "onnx_file",
+    "onnx_max_abs_diff",
+    "onnx_session",
+    "source_digest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +45,11 @@ ONNX_LAYOUTS = {
 """Input / output layout written into each file's metadata, by task."""
 
 
-class _Graph(nn.Module):
-    """The traced function: the network's image output, in the formulation that exports."""
+class OnnxGraph(nn.Module):
+    """The function that is exported: the network's image output, in the formulation that exports.
+
+    ``OnnxGraph(net)(x)`` is the PyTorch side of every parity check against the exported file.
+    """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -47,6 +59,32 @@ class _Graph(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.net(x, **self.kw)
         return y[0] if isinstance(y, tuple) else y
+
+
+def example_input(
+    net: nn.Module, task: str, *, batch: int, seed: int = 0, hw: tuple[int, int] = (24, 20)
+) -> torch.Tensor:
+    """A fixed input in the layout of the exported file: (B,3,S,S) in [-1,1] for a restorer (S its
+    resolution), (B,3,H,W) in [0,1] for the x4 upsampler (``hw``; any size works there)."""
+    gen = torch.Generator().manual_seed(seed)
+    if task == "upsample":
+        return torch.rand(batch, 3, *hw, generator=gen)
+    size = int(net.config.out_size if hasattr(net.config, "out_size") else net.config.size)
+    return torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
+
+
+def onnx_max_abs_diff(path: str | Path, net: nn.Module, x: torch.Tensor) -> float:
+    """Max abs difference, on ``x``, between the exported file run by ONNX Runtime (CPU) and the network's
+    own PyTorch forward (its default formulation, not the exported one: the check covers both)."""
+    import numpy as np
+
+    with torch.no_grad():
+        ref = net.float().eval().cpu()(x)
+    ref = (ref[0] if isinstance(ref, tuple) else ref).numpy()
+    got = onnx_session(path).run(None, {"image": x.numpy()})[0]
+    if got.shape != ref.shape:
+        raise ValueError(f"{path}: ONNX output {got.shape} != PyTorch output {ref.shape} for input {tuple(x.shape)}")
+    return float(np.abs(got - ref).max())
 
 
 def _require_onnx() -> None:
@@ -84,53 +122,41 @@ def export_onnx(name_or_path: str | Path, path: str | Path, *, model: nn.Module 
     if task not in ONNX_LAYOUTS:
         raise ValueError(f"{name_or_path} is a {task} model; ONNX export covers restorers and the upsampler")
     net = (model or load_model(name_or_path)).float().eval().cpu()
-    graph = _Graph(net).eval()
+    graph = OnnxGraph(net).eval()
+    x = example_input(net, task, batch=2)  # traced at 2: a traced size of 1 would be specialized
+    shapes = {0: torch.export.Dim("batch", min=1, max=256)}
     if task == "upsample":
-        x = torch.rand(1, 3, 48, 40)
-        shapes = {
-            0: torch.export.Dim("batch", min=1, max=64),
-            2: torch.export.Dim("height", min=8, max=4096),
-            3: torch.export.Dim("width", min=8, max=4096),
-        }
-    else:
-        size = int(net.config.out_size if hasattr(net.config, "out_size") else net.config.size)
-        x = torch.rand(2, 3, size, size) * 2 - 1
-        shapes = {0: torch.export.Dim("batch", min=1, max=256)}
+        shapes |= {2: torch.export.Dim("height", min=8, max=4096), 3: torch.export.Dim("width", min=8, max=4096)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    label = str(card.name if card is not None else Path(name_or_path).name)
+    meta = {
+        "gfr_model": label if model is None else f"{label} architecture, weights supplied by the caller",
+        "gfr_source_sha256": source_digest(name_or_path) if model is None else "",
+        "gfr_layout": ONNX_LAYOUTS[task],
+        "gfr_license": card.license if card is not None else "see the source checkpoint",
+        "gfr_exporter": f"torch.onnx.export(dynamo=True), torch {torch.__version__}",
+        "gfr_noise": "constant (deterministic)",
+    }
     try:
         with torch.no_grad():
-            torch.onnx.export(
+            program = torch.onnx.export(
                 graph,
                 (x,),
-                str(tmp),
                 dynamo=True,
                 dynamic_shapes=(shapes,),
                 input_names=["image"],
                 output_names=["output"],
                 verbose=False,
             )
-        proto = onnx.load(str(tmp))
-        label = str(card.name if card is not None else Path(name_or_path).name)
-        meta = {
-            "gfr_model": label if model is None else f"{label} architecture, weights supplied by the caller",
-            "gfr_source_sha256": source_digest(name_or_path) if model is None else "",
-            "gfr_layout": ONNX_LAYOUTS[task],
-            "gfr_license": card.license if card is not None else "see the source checkpoint",
-            "gfr_exporter": f"torch.onnx.export(dynamo=True), torch {torch.__version__}",
-            "gfr_noise": "constant (deterministic)",
-        }
-        del proto.metadata_props[:]
-        for k, v in meta.items():
-            proto.metadata_props.add(key=k, value=v)
-        onnx.save(proto, str(tmp))
+        program.model.metadata_props.clear()
+        program.model.metadata_props.update(meta)
+        program.save(tmp, external_data=False)  # one self-contained file (every restorer is far below 2 GB)
         onnx.checker.check_model(str(tmp), full_check=True)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-        for side in tmp.parent.glob(tmp.name + "*"):  # external-data side files of a failed export
-            side.unlink(missing_ok=True)
     log.info("exported %s to %s", name_or_path, path)
     return path
 
@@ -153,8 +179,11 @@ def onnx_session(path: str | Path, device: str | torch.device = "cpu"):
     import onnxruntime as ort
 
     providers = ["CPUExecutionProvider"]
-    if torch.device(device).type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
+    if torch.device(device).type == "cuda":
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        else:
+            log.warning("this onnxruntime has no CUDA execution provider (pip install onnxruntime-gpu): using the CPU")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     return ort.InferenceSession(str(path), sess_options=opts, providers=providers)

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..models import FAMILIES
@@ -83,9 +84,25 @@ def get_card(name: str) -> ModelCard:
         ) from None
 
 
-def build_model(card: ModelCard) -> nn.Module:
-    """Instantiate the card's architecture with random weights."""
-    return family(card.arch).build(card.config)
+def build_model(card: ModelCard, *, seed: int | None = None) -> nn.Module:
+    """Instantiate the card's architecture with random weights.
+
+    ``seed``: reproducible weights for parity checks without a download (``gfr export-onnx --random-weights``):
+    the default initialisation drawn from that seed, then every parameter it leaves constant (zero biases,
+    zero noise strengths, unit modulation offsets) moved off that value by N(0, 0.05²), so that no path
+    of the network is idle (a zero noise strength would hide the constant-noise inputs).
+    """
+    if seed is None:
+        return family(card.arch).build(card.config)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = family(card.arch).build(card.config)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.numel() and bool((p == p.flatten()[0]).all()):
+                p.add_(0.05 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return model
 
 
 def convert_state_dict(

@@ -416,48 +416,64 @@ def bench_pipeline(
 
 
 def bench_backends(
-    name: str, *, batch: int = 4, repeats: int = 5, face_size: int | None = None, device: str = "cpu"
+    name: str,
+    *,
+    batch: int = 4,
+    repeats: int = 5,
+    face_size: int | None = None,
+    device: str = "cpu",
+    compile: bool = False,
 ) -> dict[str, Any]:
-    """Per-face time of one architecture (seeded random weights) in three ways, side by side: PyTorch
-    eager (the model's default call), PyTorch with FaceRestorer's inference settings (and
-    ``torch.compile`` when they ask for it), and ONNX Runtime on the exported graph; with the ratios and
-    the ONNX output's max abs difference."""
+    """Per-face time of one architecture (seeded random weights) in each way it can run, side by side:
+    PyTorch eager (the model's default call), PyTorch with FaceRestorer's inference settings, the same
+    under ``torch.compile`` (with ``compile``; its compile time reported), and ONNX Runtime on the exported
+    graph; with the ratios and the ONNX output's max abs difference."""
     import tempfile
 
-    from ..hub.onnx import _Graph, export_onnx, onnx_session
+    from ..hub.onnx import OnnxGraph, export_onnx, onnx_session
     from ..restore import InferenceSettings, optimize_for_inference
 
     dev = torch.device(device)
     model, config, s = _seeded_model(name, face_size, dev)
     x = torch.rand(batch, 3, s, s, device=dev) * 2 - 1
-    settings = InferenceSettings.for_device(dev)
-    twin = type(model)(**config).eval()
-    twin.load_state_dict(model.state_dict())
-    fast = optimize_for_inference(twin.to(dev), settings)  # FaceRestorer's path (NHWC, shared weights, ...)
+
+    def fast(compiled: bool) -> Callable[[], Any]:  # FaceRestorer's path (NHWC, shared weights, ...) on a twin
+        settings = InferenceSettings.for_device(dev, compile=compiled)
+        twin = type(model)(**config).eval()
+        twin.load_state_dict(model.state_dict())
+        forward = optimize_for_inference(twin.to(dev), settings)
+        return lambda: forward(settings.prepare_input(x), fused=settings.fused)
+
+    paths = {"eager": lambda: model(x), "torch_optimized": fast(False)}
+    extra: dict[str, Any] = {}
+    if compile:
+        paths["torch_compiled"] = fast(True)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            paths["torch_compiled"]()
+        extra["compile_s"] = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         path = export_onnx(name, Path(tmp) / "m.onnx", model=model)
-        export_s = time.perf_counter() - t0
+        extra["export_s"] = time.perf_counter() - t0
         session = onnx_session(path, dev)
         feed = {"image": x.float().cpu().numpy()}
+        times = {}
         with torch.inference_mode():
-            eager = _time(lambda: model(x), dev, warmup=1, repeats=repeats)
-            opt = _time(lambda: fast(settings.prepare_input(x), fused=settings.fused), dev, warmup=1, repeats=repeats)
-            ref = _Graph(model)(x).float().cpu().numpy()
-        ort_t = _time(lambda: session.run(None, feed), dev, warmup=1, repeats=repeats)
+            for k, f in paths.items():
+                times[k] = _time(f, dev, warmup=1, repeats=repeats)
+            ref = OnnxGraph(model)(x).float().cpu().numpy()
+        times["onnxruntime"] = _time(lambda: session.run(None, feed), dev, warmup=1, repeats=repeats)
         diff = float(np.abs(session.run(None, feed)[0] - ref).max())
-    per = {
-        k: statistics.median(v) / batch for k, v in (("eager", eager), ("torch_optimized", opt), ("onnxruntime", ort_t))
-    }
+    per = {k: statistics.median(v) / batch for k, v in times.items()}
     return dict(
         model=name,
         face_size=s,
         batch=batch,
         device=_device_name(dev),
-        export_s=export_s,
+        **extra,
         **{f"{k}_per_face_s": v for k, v in per.items()},
-        onnxruntime_vs_eager=per["onnxruntime"] / per["eager"],
-        onnxruntime_vs_torch_optimized=per["onnxruntime"] / per["torch_optimized"],
+        **{f"onnxruntime_vs_{k}": per["onnxruntime"] / v for k, v in per.items() if k != "onnxruntime"},
         onnx_max_abs_diff=diff,
     )
 
@@ -649,7 +665,9 @@ def run(
         for m in models:
             fs = 64 if short and get_card(m).face_size > 64 else None
             try:
-                out["backends"].append(bench_backends(m, batch=batch, repeats=repeats, face_size=fs, device=device))
+                out["backends"].append(
+                    bench_backends(m, batch=batch, repeats=repeats, face_size=fs, device=device, compile=compile)
+                )
             except Exception as exc:  # e.g. onnxruntime not installed
                 out["backends"].append({"model": m, "error": f"{type(exc).__name__}: {exc}"})
     if upsampler:
@@ -703,12 +721,14 @@ def format_report(report: dict[str, Any]) -> str:
         if "error" in b:
             lines.append(f"backends ({b['model']}): skipped ({b['error']})")
             continue
+        ways = [k.removesuffix("_per_face_s") for k in b if k.endswith("_per_face_s")]
         lines.append(
             f"backends ({b['model']} @ {b['face_size']}px, batch {b['batch']}, {b['device']}): per face "
-            f"eager {b['eager_per_face_s'] * 1e3:.1f} ms | torch optimized {b['torch_optimized_per_face_s'] * 1e3:.1f} ms | "
-            f"onnxruntime {b['onnxruntime_per_face_s'] * 1e3:.1f} ms; onnxruntime / eager {b['onnxruntime_vs_eager']:.2f}, "
-            f"/ torch optimized {b['onnxruntime_vs_torch_optimized']:.2f}; max abs diff {b['onnx_max_abs_diff']:.1e}; "
-            f"export {b['export_s']:.0f} s"
+            + " | ".join(f"{k.replace('_', ' ')} {b[f'{k}_per_face_s'] * 1e3:.1f} ms" for k in ways)
+            + "; onnxruntime / "
+            + ", / ".join(f"{k.replace('_', ' ')} {b[f'onnxruntime_vs_{k}']:.2f}" for k in ways if k != "onnxruntime")
+            + f"; max abs diff {b['onnx_max_abs_diff']:.1e}; export {b['export_s']:.0f} s"
+            + (f"; compile {b['compile_s']:.0f} s" if "compile_s" in b else "")
         )
     u = report.get("upsampler", {})
     if "error" in u:

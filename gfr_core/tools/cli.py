@@ -69,29 +69,30 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
+    from ..hub import build_model, get_card, list_models, load_model, model_card
+    from ..hub.onnx import example_input, export_onnx, onnx_max_abs_diff
 
-    from ..hub import build_model, get_card, list_models, load_model
-    from ..hub.onnx import _Graph, export_onnx, onnx_session
-
+    out = Path(args.output)
+    # checked before any work: an export of a 512 px restorer takes a while
+    if out.is_dir():
+        raise UserError(f"-o {out} is a folder; give a file name such as {out / (Path(args.model).stem + '.onnx')}")
+    if out.suffix.lower() != ".onnx":
+        raise UserError(f"-o {out}: give a file name ending in .onnx (nothing else is overwritten)")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"-o {out}: {parent} is a file, not a folder")
     model = None
     if args.random_weights:  # the architecture of a registered card with seeded random weights (no download)
         if args.model not in list_models():
             raise UserError(f"--random-weights needs a registered model name, got {args.model}")
-        torch.manual_seed(0)
-        model = build_model(get_card(args.model)).eval()
-    path = export_onnx(args.model, args.output, model=model)
+        model = build_model(get_card(args.model), seed=0).eval()
+    try:
+        path = export_onnx(args.model, out, model=model)
+    except OSError as exc:  # permission denied, disk full: nothing is left half-written
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     net = model if model is not None else load_model(args.model)
-    graph = _Graph(net.float().eval())
-    task = getattr(get_card(args.model), "task", "restore") if args.model in list_models() else "restore"
-    size = 32 if task == "upsample" else int(getattr(net.config, "out_size", getattr(net.config, "size", 512)))
-    x = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(0))
-    x = x if task == "upsample" else x * 2 - 1
-    with torch.no_grad():
-        ref = graph(x).numpy()
-    got = onnx_session(path).run(None, {"image": x.numpy()})[0]
-    diff = float(np.abs(got - ref).max())
+    card = model_card(args.model)
+    diff = onnx_max_abs_diff(path, net, example_input(net, card.task if card else "restore", batch=3, seed=1))
     print(f"{path}: onnx.checker ok; max abs diff vs PyTorch {diff:.2e} (batch 3)")
     return 0 if diff <= 1e-4 else 1
 
@@ -412,7 +413,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export-onnx", help="export a restorer or the upsampler to ONNX, checked, with its parity")
     p.add_argument("model", help="model name from `gfr models`, or a checkpoint path")
-    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the .onnx file to write (its folders are made; an existing .onnx is replaced)",
+    )
     p.add_argument(
         "--random-weights", action="store_true", help="seeded random weights of the architecture (no download)"
     )
