@@ -37,6 +37,7 @@ from gfr_core.hub import DEFAULT_MODEL, ChecksumError, UnsafeCheckpointError
 from gfr_core.io.image import OutputTooLargeError, check_output_size
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_MODEL",
     "preview_upload",
     "PRIOR_MODEL",
@@ -53,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PRIOR_MODEL = "embedded-prior"
+BACKENDS = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime"}  # what runs the restorer's network
 TMP = Path(tempfile.mkdtemp(prefix="gfr-app-"))  # every file the app writes lives here
 atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 TMP_MAX_AGE_S = 3600  # results older than this are deleted (Gradio's own cache: ui.DELETE_CACHE)
@@ -119,8 +121,8 @@ def model_choices(task: str = "restore") -> list[tuple[str, str]]:
 
 
 @functools.lru_cache(maxsize=3)
-def _restorer(name: str, upsampler: str | None = None) -> FaceRestorer:
-    return FaceRestorer.from_pretrained(name, upsampler=upsampler)
+def _restorer(name: str, upsampler: str | None = None, backend: str = "torch") -> FaceRestorer:
+    return FaceRestorer.from_pretrained(name, upsampler=upsampler, backend=backend)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=2)
@@ -128,13 +130,14 @@ def _prior(name: str):
     return load_model(name)
 
 
-def get_restorer(name: str, upsampler: str | None = None) -> FaceRestorer:
-    """The cached restorer (with ``upsampler``, e.g. ``"realesrgan"``), or a :class:`gradio.Error` that says
-    how to get it."""
+def get_restorer(name: str, upsampler: str | None = None, backend: str = "torch") -> FaceRestorer:
+    """The cached restorer (with ``upsampler``, e.g. ``"realesrgan"``, run by ``backend``, ``"torch"`` or
+    ``"onnxruntime"``), or a :class:`gradio.Error` that says how to get it."""
     try:
-        return _restorer(name, upsampler)
+        return _restorer(name, upsampler, backend)
     except (ModelUnavailableError, ChecksumError, UnsafeCheckpointError, KeyError, ValueError) as exc:
         what = f"Model '{name}'" + (f" with the {upsampler} upsampler" if upsampler else "")
+        what += " on ONNX Runtime" if backend == "onnxruntime" else ""
         raise gr.Error(f"{what} is not available here: {exc}") from None
 
 
@@ -173,11 +176,17 @@ def _overlay(rgb: np.ndarray, faces) -> np.ndarray:
     return img
 
 
-def restore_photo(path, model, fidelity, upscale, only_center, aligned, upsample=False, progress=gr.Progress()):
+def restore_photo(
+    path, model, fidelity, upscale, only_center, aligned, upsample=False, backend="torch", progress=gr.Progress()
+):
     """Restore tab: (restored, (before, after), face gallery, overlay, download path, status).
 
     ``upsample``: Real-ESRGAN x4plus for the background and the face detail (tiled, with progress).
+    ``backend``: ``"torch"`` or ``"onnxruntime"`` for the restorer's network (the first use of a model on
+    ONNX Runtime exports it, once per checkpoint).
     """
+    if backend not in BACKENDS:
+        raise gr.Error(f"Backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
     progress(0.05, desc="reading the photo")
     img = _read_upload(path)
     h, w = img.rgb.shape[:2]
@@ -185,8 +194,9 @@ def restore_photo(path, model, fidelity, upscale, only_center, aligned, upsample
         check_output_size(w, h, float(upscale), max_pixels=max_output_pixels(), name=Path(path).name)
     except OutputTooLargeError as exc:
         raise gr.Error(str(exc)) from None
-    progress(0.2, desc=f"loading {model}" + (" and Real-ESRGAN" if upsample else ""))
-    restorer = get_restorer(model, "realesrgan" if upsample else None)
+    loading = f"loading {model}" + (" and Real-ESRGAN" if upsample else "")
+    progress(0.2, desc=loading + (" (exported to ONNX on first use)" if backend == "onnxruntime" else ""))
+    restorer = get_restorer(model, "realesrgan" if upsample else None, backend)
     progress(0.4, desc="detecting and restoring faces")
 
     def tiles(done: int, total: int) -> None:
@@ -214,12 +224,13 @@ def restore_photo(path, model, fidelity, upscale, only_center, aligned, upsample
         (np.concatenate([f.aligned, f.restored], axis=1), f"face {i + 1}: input | restored (score {f.score:.2f})")
         for i, f in enumerate(res.faces)
     ]
-    dst = TMP / f"restored-{abs(hash((path, model, fidelity, upscale, upsample))) % 10**8}.png"
+    dst = TMP / f"restored-{abs(hash((path, model, fidelity, upscale, upsample, backend))) % 10**8}.png"
     _sweep_tmp()
     write_image(dst, res.image, overwrite=True)
     status = (
         f"{len(res.faces)} face(s) restored with {model}"
         + (" + Real-ESRGAN" if upsample else "")
+        + (" on ONNX Runtime" if restorer.backend == "onnxruntime" else "")
         + f"; output {res.image.shape[1]}x{res.image.shape[0]}"
     )
     if res.messages:

@@ -58,6 +58,12 @@ def _restore_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
                     label="Real-ESRGAN x4plus for background and face detail (offline; ~5 min per input megapixel on CPU)",
                     elem_id="restore-upsampler",
                 )
+                backend = gr.Radio(
+                    [(label, key) for key, label in logic.BACKENDS.items()],
+                    value="torch",
+                    label="Backend (ONNX Runtime: exported once per model at first use, ~10 s for a 512 px one)",
+                    elem_id="restore-backend",
+                )
                 run = gr.Button("Restore", variant="primary", elem_id="restore-button")
                 examples = _examples("real-*.jpg") + _examples("photo-*.png")
                 if examples:
@@ -78,7 +84,7 @@ def _restore_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
         inp.change(logic.preview_upload, inp, preview, api_name=False)
         run.click(
             logic.restore_photo,
-            inputs=[inp, model, fidelity, upscale, only_center, aligned, upsample],
+            inputs=[inp, model, fidelity, upscale, only_center, aligned, upsample, backend],
             outputs=[out, slider, gallery, overlay, download, status],
             api_name="restore",
             concurrency_limit=2,

