@@ -21,7 +21,9 @@ from gfr_core import FaceRestorer, read_image
 from gfr_core.hub import ModelUnavailableError, build_model, family, get_card, list_models, load_model
 from gfr_core.hub.onnx import ONNX_LAYOUTS, example_input, export_onnx, onnx_max_abs_diff, onnx_session
 from gfr_core.models.family import config_from_dict
+from gfr_core.models.gfpgan import GFPGAN
 from gfr_core.tools.cli import main
+from helpers import TINY_GFPGAN
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,6 +96,15 @@ def test_the_batch_axis_is_dynamic(exported, name):
     for b, hw in ((1, (16, 16)), (3, (32, 8)), (5, (12, 20))):
         x = example_input(net, get_card(name).task, batch=b, seed=b, hw=hw)
         assert onnx_max_abs_diff(path, net, x) <= 1e-4, (name, b)
+
+
+def test_export_leaves_the_callers_network_as_it_was(tmp_path):
+    torch.manual_seed(0)
+    net = GFPGAN(**TINY_GFPGAN).double()  # e.g. a network kept in another precision (or on a GPU) by its user
+    path = export_onnx("tiny", tmp_path / "tiny.onnx", model=net)
+    x = example_input(net, "restore", batch=2, seed=3)
+    assert onnx_max_abs_diff(path, net, x) <= 1e-4
+    assert all(p.dtype == torch.float64 for p in net.parameters())  # traced and checked on an fp32 CPU copy
 
 
 def test_cli_export_of_the_embedded_model_is_checked_and_prints_its_parity(exported):

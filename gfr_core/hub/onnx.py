@@ -12,6 +12,7 @@ layout and the license; :func:`onnx_file` exports once per checkpoint digest int
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import os
@@ -61,6 +62,15 @@ class OnnxGraph(nn.Module):
         return y[0] if isinstance(y, tuple) else y
 
 
+def _cpu_fp32(net: nn.Module) -> nn.Module:
+    """``net`` in eval mode as fp32 on the CPU, where ONNX graphs are traced and checked; a network that is
+    elsewhere (CUDA, bf16) is copied, so that the caller's stays where it is."""
+    tensors = [*net.parameters(), *net.buffers()]
+    if any(t.device.type != "cpu" or (t.is_floating_point() and t.dtype != torch.float32) for t in tensors):
+        net = copy.deepcopy(net).float().cpu()
+    return net.eval()
+
+
 def example_input(
     net: nn.Module, task: str, *, batch: int, seed: int = 0, hw: tuple[int, int] = (24, 20)
 ) -> torch.Tensor:
@@ -79,7 +89,7 @@ def onnx_max_abs_diff(path: str | Path, net: nn.Module, x: torch.Tensor) -> floa
     import numpy as np
 
     with torch.no_grad():
-        ref = net.float().eval().cpu()(x)
+        ref = _cpu_fp32(net)(x)
     ref = (ref[0] if isinstance(ref, tuple) else ref).numpy()
     got = onnx_session(path).run(None, {"image": x.numpy()})[0]
     if got.shape != ref.shape:
@@ -121,7 +131,7 @@ def export_onnx(name_or_path: str | Path, path: str | Path, *, model: nn.Module 
     task = card.task if card is not None else "restore"
     if task not in ONNX_LAYOUTS:
         raise ValueError(f"{name_or_path} is a {task} model; ONNX export covers restorers and the upsampler")
-    net = (model or load_model(name_or_path)).float().eval().cpu()
+    net = _cpu_fp32(model if model is not None else load_model(name_or_path))
     graph = OnnxGraph(net).eval()
     x = example_input(net, task, batch=2)  # traced at 2: a traced size of 1 would be specialized
     shapes = {0: torch.export.Dim("batch", min=1, max=256)}
