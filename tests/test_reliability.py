@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from gfr_core.io.image import ImageInputError, OutputTooLargeError, check_output_size, read_image
+from gfr_core.io.image import ImageInputError, OutputTooLargeError, check_output_size, read_image, write_image
 from gfr_core.tools.cli import main
 from helpers import smooth_photo, tiny_checkpoint
 
@@ -235,13 +235,81 @@ def test_a_killed_run_leaves_nothing_after_the_next_run(tmp_path):
     out.mkdir()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid that no longer runs: what a killed writer leaves
-    (out / f".gfr-{gone.pid}-abc123.png").write_bytes(b"half")
-    (out / f".gfr-{os.getpid()}-live.png").write_bytes(b"a live writer's")  # a running process: kept
-    legacy = out / ".gfr-k3j4h5g6.png"  # the old naming, without a pid, from a run a day ago
-    legacy.write_bytes(b"old")
-    os.utime(legacy, (time.time() - 86400,) * 2)
+    (out / f".gfr-tmp-{gone.pid}-abc12_yz.part.png").write_bytes(b"half")
+    live = f".gfr-tmp-{os.getpid()}-live0000.part.png"
+    (out / live).write_bytes(b"a live writer's")  # a running process: kept
     assert main(["restore", str(tmp_path / "a.png"), "-o", str(out), "--model", str(model)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == [f".gfr-{os.getpid()}-live.png", "a.png"]
+    assert sorted(p.name for p in out.iterdir()) == [live, "a.png"]
+
+
+def test_the_sweep_never_deletes_a_users_file(tmp_path):
+    """Only gfr's exact temporary names whose writer is gone, in the folder it writes to (issue #37 item 2)."""
+    model = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    Image.fromarray(smooth_photo(40, 40)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    (out / "notes").mkdir(parents=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    users = [
+        out / f".gfr-{gone.pid}-draft.txt",  # the old temporary pattern, but a user's file
+        out / ".gfr-config",
+        out / f".gfr-tmp-{gone.pid}-notmine.txt",
+        out / "notes" / f".gfr-{gone.pid}-draft.txt",
+        out / "notes" / f".gfr-tmp-{gone.pid}-abcdefgh.part.png",  # below the folder written to: not ours to judge
+    ]
+    for f in users:
+        f.write_bytes(b"keep me")
+        os.utime(f, (time.time() - 86400,) * 2)
+    assert main(["restore", str(tmp_path / "a.png"), "-o", str(out), "--model", str(model)]) == 0
+    assert all(f.read_bytes() == b"keep me" for f in users)
+
+
+def test_never_overwrite_holds_against_a_writer_in_between(tmp_path, monkeypatch):
+    """Another process creating the same name while we encode: our result fails, theirs is kept (issue #37
+    item 1: the existence check and the rename used to be two steps)."""
+    from gfr_core.io import image as image_mod
+
+    target = tmp_path / "p10.png"
+    real_save = image_mod.Image.Image.save
+
+    def save_then_race(self, fp, *args, **kwargs):
+        real_save(self, fp, *args, **kwargs)
+        if not target.exists():
+            target.write_bytes(b"the other run's result")
+
+    monkeypatch.setattr(image_mod.Image.Image, "save", save_then_race)
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        write_image(target, smooth_photo(20, 20))
+    assert target.read_bytes() == b"the other run's result"
+    assert [p.name for p in tmp_path.iterdir()] == ["p10.png"]  # no temporary file left either
+    monkeypatch.undo()
+    write_image(target, smooth_photo(20, 20), overwrite=True)  # asked for: replaced
+    assert target.read_bytes() != b"the other run's result"
+
+
+def test_two_concurrent_runs_into_one_folder_never_overwrite_each_other(tmp_path):
+    """Two processes writing the same names at once: each name is written by exactly one of them."""
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from gfr_core.io.image import write_image\n"
+        "ok = 0\n"
+        "for i in range(40):\n"
+        "    try:\n"
+        "        write_image(sys.argv[1] + f'/p{i}.png', np.full((64, 64, 3), int(sys.argv[2]), np.uint8)); ok += 1\n"
+        "    except FileExistsError:\n"
+        "        pass\n"
+        "print(ok)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), v], stdout=subprocess.PIPE, text=True)
+        for v in ("10", "200")
+    ]
+    won = [int(p.communicate(timeout=120)[0]) for p in procs]
+    assert sum(won) == 40, won  # every name written once, by one of the two
+    values = {int(np.asarray(Image.open(tmp_path / f"p{i}.png"))[0, 0, 0]) for i in range(40)}
+    assert values <= {10, 200}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"p{i}.png" for i in range(40))
 
 
 def test_the_app_cleans_its_files(tmp_path):

@@ -1,12 +1,22 @@
 """Face pipeline as pure functions: detect -> align -> (restore) -> paste."""
 
-from .align import BORDER_RGB, FFHQ_TEMPLATE_512, AlignedFace, affine_scale, align_face, estimate_similarity, template
+from .align import (
+    BORDER_RGB,
+    FFHQ_TEMPLATE_512,
+    AlignedFace,
+    affine_scale,
+    align_face,
+    antialias_filter,
+    estimate_similarity,
+    template,
+)
 from .detect import DETECTORS, Detection, Detector, LandmarkDetector, detect_faces, select_center_face
-from .mask import parsing_face_mask, template_face_mask
-from .paste import add_correction, face_mask, inverse_affine, paste_face, warp_mask
+from .mask import FACE_REGION_512, face_region_mask, parsing_face_mask, template_face_mask
+from .paste import add_correction, face_mask, inverse_affine, paste_face, warp_crop, warp_mask
 
 __all__ = [
     "BORDER_RGB",
+    "FACE_REGION_512",
     "DETECTORS",
     "FFHQ_TEMPLATE_512",
     "AlignedFace",
@@ -16,14 +26,17 @@ __all__ = [
     "add_correction",
     "affine_scale",
     "align_face",
+    "antialias_filter",
     "detect_faces",
     "estimate_similarity",
     "face_mask",
+    "face_region_mask",
     "inverse_affine",
     "parsing_face_mask",
     "paste_face",
     "select_center_face",
     "template",
     "template_face_mask",
+    "warp_crop",
     "warp_mask",
 ]

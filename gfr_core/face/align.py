@@ -13,6 +13,7 @@ __all__ = [
     "AlignedFace",
     "affine_scale",
     "align_face",
+    "antialias_filter",
     "estimate_similarity",
     "template",
 ]
@@ -45,6 +46,24 @@ def template(face_size: int, zoom: float = 1.0) -> np.ndarray:
 def affine_scale(m: np.ndarray) -> float:
     """The linear scale of a (2,3) similarity transform: destination pixels per source pixel."""
     return float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+
+
+def antialias_filter(img: np.ndarray, scale: float, *, headroom: float = 1.5) -> np.ndarray:
+    """Low-pass ``img`` for resampling it ``scale`` (< 1) times smaller (float32 out, same shape).
+
+    A separable Lanczos-3 windowed sinc cut at ``headroom`` times the smaller grid's Nyquist frequency:
+    what the smaller grid holds keeps its contrast (a Gaussian matched to the shrink, or a cut at exactly
+    Nyquist, softens it: 14-17 dB lost on a 512 px crop of a 75 px face, measured with the perfect restorer);
+    what lies far above it, and would alias into coarse moire, is removed.
+    """
+    a = np.ascontiguousarray(img, np.float32)
+    s = scale * headroom
+    if s >= 0.999:
+        return a
+    x = np.arange(-int(np.ceil(3 / s)), int(np.ceil(3 / s)) + 1, dtype=np.float64) * s
+    k = np.sinc(x) * np.sinc(x / 3)
+    k = (k / k.sum()).astype(np.float32)
+    return cv2.sepFilter2D(a, -1, k, k, borderType=cv2.BORDER_REFLECT)
 
 
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -95,30 +114,40 @@ def align_face(
         landmarks: (5,2) (x, y) in photo pixels, ordered as :data:`FFHQ_TEMPLATE_512`.
         face_size: Crop size.
         zoom: Template zoom (see :func:`template`).
-        antialias: Where the face is larger than the crop, low-pass the photo around it first (a Gaussian
-            matched to the shrink factor), so that a 300 px face does not alias into a 64 px crop.
+        antialias: Where the face is larger than the crop, low-pass the photo around it first
+            (:func:`antialias_filter`, after an area resize past 2x), so that a 300 px face does not alias into a
+            64 px crop.
+
+    The warp is Lanczos (measured with the perfect restorer of ``gfr eval-photos --oracle``: bilinear
+    crops cost 4-6 dB of a 512 px restorer's gain).
     """
     m = estimate_similarity(landmarks, template(face_size, zoom))
     src, warp = image, m
     shrink = affine_scale(m)  # crop pixels per photo pixel
-    if antialias and shrink < 0.9:
-        sigma = 0.45 * float(np.sqrt(1.0 / shrink**2 - 1.0))
+    if antialias and shrink < 0.66:
         inv = cv2.invertAffineTransform(m)
         corners = np.array([[0, 0, 1], [face_size, 0, 1], [0, face_size, 1], [face_size, face_size, 1]], np.float64)
         pts = corners @ inv.T
-        pad = int(np.ceil(3 * sigma)) + 2
+        pad = int(np.ceil(3 / shrink)) + 2
         h, w = image.shape[:2]
         x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)
         x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + pad, (w, h))
         if x1 > x0 and y1 > y0:
-            src = cv2.GaussianBlur(image[y0:y1, x0:x1], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-            warp = m.copy()
+            src, warp = image[y0:y1, x0:x1], m.copy()
             warp[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
+            if shrink < 0.125:  # an area resize to four times the crop's density first: the filter stays short
+                f = 4.0 * shrink
+                sw, sh = max(1, round((x1 - x0) * f)), max(1, round((y1 - y0) * f))
+                src = cv2.resize(src, (sw, sh), interpolation=cv2.INTER_AREA)
+                fx, fy = (x1 - x0) / sw, (y1 - y0) / sh  # new px -> old px
+                to_old = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]], np.float64)
+                warp = warp @ to_old
+            src = np.clip(np.round(antialias_filter(src, affine_scale(warp))), 0, 255).astype(np.uint8)
     crop = cv2.warpAffine(
         src,
         warp,
         (face_size, face_size),
-        flags=cv2.INTER_LINEAR,
+        flags=cv2.INTER_LANCZOS4,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=BORDER_RGB,
     )

@@ -18,7 +18,12 @@ import numpy as np
 
 from .align import template
 
-__all__ = ["parsing_face_mask", "template_face_mask"]
+__all__ = ["FACE_REGION_512", "face_region_mask", "parsing_face_mask", "template_face_mask"]
+
+FACE_REGION_512 = (100.0, 72.0, 412.0, 490.0)
+"""(x0, y0, x1, y1) of the region a restorer's face covers in a 512 px FFHQ-aligned crop: the face box of a
+detector (MTCNN's boxes land in x 110-390, y 95-480 here, median) widened to the ears' edge and the upper
+forehead, down to the chin."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -42,6 +47,39 @@ def _mask(face_size: int, zoom: float, feather: float) -> np.ndarray:
     out = s.astype(np.float32)
     out.setflags(write=False)
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _region_mask(face_size: int, zoom: float, feather: float, border: float) -> np.ndarray:
+    s = float(face_size)
+    box = (np.asarray(FACE_REGION_512) - 256.0) * zoom + 256.0  # the template zooms about the crop centre
+    x0, y0, x1, y1 = box * (s / 512.0)
+    idx = np.arange(face_size, dtype=np.float64) + 0.5
+    ramp = max(feather * s, 1.0)
+
+    def axis(lo: float, hi: float) -> np.ndarray:
+        d = np.minimum(idx - (lo - ramp), (hi + ramp) - idx) / ramp  # 1 at the region's edge, 0 a ramp outside
+        t = np.clip(d, 0.0, 1.0)
+        b = np.clip(np.minimum(idx, s - idx) / max(border * s, 1.0), 0.0, 1.0)  # and 0 at the crop's border
+        t = np.minimum(t, b)
+        return t * t * (3 - 2 * t)
+
+    out = np.outer(axis(y0, y1), axis(x0, x1)).astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def face_region_mask(face_size: int, zoom: float = 1.0, *, feather: float = 0.06, border: float = 0.03) -> np.ndarray:
+    """(S,S) float32 in [0,1]: 1 on the whole face a restorer returns (forehead to chin, ears' edge:
+    :data:`FACE_REGION_512`), feathered *outside* it over ``feather * S`` px, and 0 at the crop's border.
+
+    Args:
+        face_size: Crop size S.
+        zoom: The template zoom of the crop (see :func:`gfr_core.face.template`).
+        feather: Width of the ramp outside the region, as a fraction of S.
+        border: Width of the ramp down to 0 at the crop's border, as a fraction of S.
+    """
+    return _region_mask(int(face_size), float(zoom), float(feather), float(border))
 
 
 def template_face_mask(face_size: int, zoom: float = 1.0, *, feather: float = 0.5) -> np.ndarray:

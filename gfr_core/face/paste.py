@@ -11,9 +11,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .align import affine_scale
+from .align import affine_scale, antialias_filter
 
-__all__ = ["add_correction", "face_mask", "inverse_affine", "paste_face", "warp_mask"]
+__all__ = ["add_correction", "face_mask", "inverse_affine", "paste_face", "warp_crop", "warp_mask"]
 
 
 def face_mask(face_size: int, *, feather: float = 0.08) -> np.ndarray:
@@ -33,14 +33,17 @@ def inverse_affine(affine: np.ndarray, upscale: float) -> np.ndarray:
     return inv
 
 
-def _shrink_first(arrays: list[np.ndarray], inv: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, int]:
+def _shrink_first(
+    arrays: list[np.ndarray], inv: np.ndarray, *, oversample: float = 2.0
+) -> tuple[list[np.ndarray], np.ndarray, int]:
     """Where a crop lands much smaller than itself, area-downsample it first (warping alone aliases), keeping
-    2x oversampling for the warp, and fold the resize into the transform (pixel-centre exact)."""
+    ``oversample`` times the output's density for the warp, and fold the resize into the transform
+    (pixel-centre exact)."""
     s = arrays[0].shape[0]
     shrink = affine_scale(inv)
-    if shrink >= 0.5:
+    if shrink * oversample >= 1.0:
         return arrays, inv, s
-    s2 = max(8, int(round(s * shrink * 2)))
+    s2 = max(8, int(round(s * shrink * oversample)))
     r = s2 / s
     arrays = [cv2.resize(a, (s2, s2), interpolation=cv2.INTER_AREA) for a in arrays]
     lin = inv[:, :2].copy()
@@ -79,6 +82,33 @@ def add_correction(
     size = (x1 - x0, y1 - y0)
     warped = cv2.warpAffine(weighted, local, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     canvas[y0:y1, x0:x1] += warped.reshape(y1 - y0, x1 - x0, -1)
+
+
+def warp_crop(crop: np.ndarray, affine: np.ndarray, *, upscale: float, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A crop warped back into the ``box`` (x0, y0, x1, y1) of the photo upscaled ``upscale`` times, float32.
+
+    Lanczos resampling; where the crop lands smaller than itself, a flat-passband low-pass first
+    (:func:`~gfr_core.face.antialias_filter`, after an area resize past 2x), so nothing aliases and no detail the
+    photo can hold is softened. Outside the crop the result is 0.
+
+    Args:
+        crop: (S,S,C) or (S,S) array in crop coordinates (any dtype; float32 out).
+        affine: (2,3) photo -> crop transform of the face.
+        upscale: Canvas scale relative to the photo the affine refers to.
+        box: Canvas region to fill.
+    """
+    a = np.ascontiguousarray(crop, np.float32)
+    inv = inverse_affine(affine, upscale)
+    scale = affine_scale(inv)  # output px per crop px
+    if scale < 0.66:
+        if scale < 0.0625:  # an area resize to four times the output's density first: the filter stays short
+            (a,), inv, _ = _shrink_first([a], inv, oversample=4.0)
+        a = antialias_filter(a, affine_scale(inv))
+    x0, y0, x1, y1 = box
+    local = inv.copy()
+    local[:, 2] -= (x0, y0)
+    out = cv2.warpAffine(a, local, (x1 - x0, y1 - y0), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_CONSTANT)
+    return out.reshape(y1 - y0, x1 - x0, *a.shape[2:])
 
 
 def warp_mask(

@@ -8,12 +8,13 @@ on output.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import logging
 import math
 import os
+import re
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "ENCODER_MAX_SIDE",
     "OutputTooLargeError",
     "check_output_size",
+    "TEMP_PREFIX",
     "remove_stale_temp_files",
     "IMAGE_SUFFIXES",
     "ImageInputError",
@@ -310,32 +312,55 @@ def _alive(pid: int) -> bool:
     return True
 
 
+TEMP_PREFIX = ".gfr-tmp-"
+"""Temporary files of :func:`write_image` are ``.gfr-tmp-<pid>-<8 random chars>.part<suffix>``, beside their target."""
+
+_TEMP_NAME = re.compile(r"^\.gfr-tmp-(\d+)-[a-z0-9_]{8}\.part\.[a-z0-9]{2,5}$")
+
+
 def remove_stale_temp_files(folder: str | Path) -> int:
-    """Delete the hidden ``.gfr-<pid>-*`` files that a killed :func:`write_image` left under ``folder``
-    (only those whose process is gone; older ``.gfr-*`` names without a pid once an hour old). Returns
+    """Delete the temporary files that a killed :func:`write_image` left in ``folder`` (not below it): only
+    names of gfr's exact temporary pattern (:data:`TEMP_PREFIX`) whose writing process is gone. Returns
     how many were removed."""
     root = Path(folder)
     if not root.is_dir():
         return 0
     removed = 0
-    for f in root.rglob(".gfr-*"):
-        if not f.is_file():
+    for f in root.iterdir():
+        m = _TEMP_NAME.match(f.name)
+        if m is None or not f.is_file() or f.is_symlink():
             continue
-        parts = f.name.split("-")
-        if len(parts) >= 3 and parts[1].isdigit():
-            stale = int(parts[1]) != os.getpid() and not _alive(int(parts[1]))
-        else:  # written before temp names carried the pid: stale once an hour old
-            stale = time.time() - f.stat().st_mtime > 3600
-        if stale:
+        pid = int(m.group(1))
+        if pid != os.getpid() and not _alive(pid):
             f.unlink(missing_ok=True)
             removed += 1
     if removed:
-        log.info("removed %d temporary file(s) left under %s by an interrupted run", removed, root)
+        log.info("removed %d temporary file(s) left in %s by an interrupted run", removed, root)
     return removed
 
 
+def _publish(tmp: str, path: Path) -> None:
+    """Give the finished temporary file ``tmp`` the name ``path``, failing if ``path`` exists by then (an
+    exclusive hard link: another process writing the same name at the same time cannot be overwritten)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; refusing to overwrite it (choose another output folder)") from None
+    except OSError as exc:  # a file system without hard links: reserve the name exclusively, then replace it
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            raise FileExistsError(f"{path} exists; refusing to overwrite it (choose another output folder)") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
 def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> Path:
-    """Write atomically: encode to a temporary file in the same folder, then rename into place.
+    """Write atomically: encode to a temporary file in the same folder, then move it into place. Without
+    ``overwrite`` the move fails if the name exists at that moment (checked atomically, not just before).
 
     Args:
         path: Destination; the format follows the suffix (.png, .jpg, .webp, .bmp, .tif).
@@ -354,12 +379,16 @@ def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False,
     if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
         im = im.convert("RGB" if im.mode == "RGBA" else "L")
     params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    fd, tmp = tempfile.mkstemp(prefix=f".gfr-{os.getpid()}-", suffix=path.suffix, dir=path.parent)
+    suffix = ".part" + path.suffix.lower()
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             im.save(f, format=fmt, **params)
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

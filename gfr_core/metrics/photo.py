@@ -25,6 +25,7 @@ __all__ = [
     "DEGRADATIONS",
     "Degradation",
     "FaceScore",
+    "crop_to_scale",
     "PhotoScore",
     "degrade_photo",
     "evaluate_photos",
@@ -55,11 +56,20 @@ DEGRADATIONS = (
 """The degradations the ground-truth tests and ``gfr eval-photos`` use."""
 
 
+def crop_to_scale(rgb: np.ndarray, scale: int) -> np.ndarray:
+    """The photo cut to sides that are multiples of ``scale`` (top-left kept), so that its downscale by
+    ``scale``, upscaled by ``scale`` again, lands exactly on its pixel grid."""
+    h, w = rgb.shape[:2]
+    return rgb[: max(scale, h - h % scale), : max(scale, w - w % scale)]
+
+
 def degrade_photo(rgb: np.ndarray, d: Degradation) -> np.ndarray:
-    """The degraded copy of a sharp (H,W,3) uint8 photo."""
+    """The degraded copy of a sharp (H,W,3) uint8 photo (cut to multiples of ``d.scale`` first: see
+    :func:`crop_to_scale`)."""
+    rgb = crop_to_scale(rgb, d.scale)
     x = dg.gaussian_blur(rgb, d.blur) if d.blur > 0 else rgb
     h, w = x.shape[:2]
-    x = cv2.resize(x, (max(1, round(w / d.scale)), max(1, round(h / d.scale))), interpolation=cv2.INTER_AREA)
+    x = cv2.resize(x, (w // d.scale, h // d.scale), interpolation=cv2.INTER_AREA)
     return dg.jpeg(x, d.quality)
 
 

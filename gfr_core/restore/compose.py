@@ -1,28 +1,43 @@
-"""Resolution-aware composition of a restored face with the photo (pure functions).
+"""Resolution-aware composition of restored faces with the photo (pure functions).
 
-A restorer of resolution S only knows the frequencies an S x S crop can hold. Pasting its output into a
-face that lands at 300 px throws away everything above S, and pasting a square brings its background
-with it. Here the restorer contributes a *correction* instead: ``restored - aligned input`` in crop
-space, band-limited to the crop's resolution (a Gaussian of ``detail_sigma`` crop pixels) and with its
-coarse part (a Gaussian of ``colour_sigma * S``) removed, so the face keeps the input's colour and
-brightness. The correction is warped back with the face's inverse transform, weighted by a face-shaped
-mask and ``1 - fidelity``, and added to the upscaled photo. So:
+Per face, the crop's density ``d`` (crop pixels per output pixel) decides (:meth:`Composition.replacement`):
 
-* every frequency above the restorer's resolution is exactly the upscaled photo's (the result is never
-  blurrier than the background's upscale, whatever the face size);
-* the blurred colour of the face is the input's (no pink faces, no sepia on grayscale photos);
-* ``fidelity = 1`` adds nothing: the output is exactly the upscaled photo; between 0 and 1 the face moves
-  linearly towards it.
+* **the crop resolves the output** (``d >= replace_full``): the restored face is taken whole, warped back
+  with Lanczos (:func:`gfr_core.face.warp_crop`), plus the photo's own detail finer than the crop can hold;
+  only a tint beyond ``colour_tolerance`` grey levels is removed. A strong model keeps what it restores
+  (measured with a perfect restorer: ``gfr eval-photos --oracle``);
+* **it does not** (``d <= replace_zero``): the restorer contributes a *correction*, ``restored - aligned
+  input`` in crop space, band-limited to the crop's resolution (a Gaussian of ``detail_sigma`` crop pixels)
+  with its coarse part (a Gaussian of ``colour_sigma * S``) removed, added to the upscaled photo. Every
+  frequency above the restorer's resolution stays the upscaled photo's (never blurrier than it), and the
+  face keeps the input's colour; faded out where the input out-resolves the model (``full_shrink``);
+* in between, a smoothstep of ``d`` blends the two: no seam, no jump as faces grow.
+
+Both are weighted by the face mask and ``1 - fidelity``: ``fidelity = 1`` adds nothing (exactly the
+upscaled photo), and between 0 and 1 the face moves linearly towards it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
-__all__ = ["Composition", "face_correction", "fine_detail_change", "is_grayscale", "to_grayscale"]
+from ..face import add_correction, affine_scale, warp_crop, warp_mask
+
+__all__ = [
+    "Composition",
+    "colour_excess",
+    "compose_faces",
+    "face_correction",
+    "face_notes",
+    "fine_detail_change",
+    "is_grayscale",
+    "to_grayscale",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,13 @@ class Composition:
     full_shrink: float = 0.75  # the correction is applied in full where the crop has >= this many px per input px
     zero_shrink: float = 0.25  # ... and not at all below this: there the input resolves more than the model
     gray_tolerance: int = 3  # channels within this on 99.5 % of the pixels: a grayscale photo
+    replace_full: float = 0.75  # crop px per output px from which the restored face replaces the photo's whole
+    replace_zero: float = 0.45  # ... and below which it only corrects it (smoothstep in between)
+    colour_tolerance: float = 4.0  # where replaced, a coarse colour change beyond this many grey levels (times
+    # the crop px per input px, when above 1: a small input face's colour is less sure) is removed as a tint;
+    # below it the restorer's colour stands (the degraded input's own colour is no more accurate than that)
+    highpass: float = 0.45  # where replaced, the photo keeps its detail finer than the crop: a Gaussian of
+    # highpass * sqrt(1/d^2 - 1) output px, d the crop px per output px (0 where the crop resolves the output)
 
     def __post_init__(self) -> None:
         ok = (
@@ -43,6 +65,9 @@ class Composition:
             and 0 < self.colour_sigma <= 1
             and 0 <= self.zero_shrink < self.full_shrink
             and 0 <= self.gray_tolerance <= 64
+            and 0 < self.replace_zero < self.replace_full
+            and 0 <= self.highpass <= 4
+            and 0 <= self.colour_tolerance <= 255
         )
         if not ok:
             raise ValueError(f"composition out of range: {self}")
@@ -54,6 +79,16 @@ class Composition:
         sigma = max(self.detail_sigma, self.output_sigma / output_px_per_crop_px)
         strength = float(np.clip((shrink - self.zero_shrink) / (self.full_shrink - self.zero_shrink), 0.0, 1.0))
         return sigma, strength
+
+    def replacement(self, density: float) -> float:
+        """How much of a face is replaced by the restorer's (1) rather than corrected (0), from the crop's
+        ``density`` in crop pixels per output pixel (a smoothstep between ``replace_zero`` and ``replace_full``)."""
+        t = float(np.clip((density - self.replace_zero) / (self.replace_full - self.replace_zero), 0.0, 1.0))
+        return t * t * (3 - 2 * t)
+
+    def highpass_sigma(self, density: float) -> float:
+        """Gaussian (output px) below which a replaced face keeps the photo's detail: the band the crop cannot hold."""
+        return 0.0 if density >= 1.0 else self.highpass * float(np.sqrt(1.0 / max(density, 1e-3) ** 2 - 1.0))
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -75,6 +110,14 @@ def face_correction(
     return _blur(d, detail_sigma) - _blur(d, colour_sigma * restored.shape[0])
 
 
+def colour_excess(restored: np.ndarray, aligned: np.ndarray, *, colour_sigma: float, tolerance: float) -> np.ndarray:
+    """The part of a restorer's coarse change (a Gaussian of ``colour_sigma * S``) beyond ``tolerance`` grey
+    levels, per pixel and channel: (S,S,3) float32. Subtracted from a restored face, it removes a tint
+    and keeps the restorer's smaller colour corrections (a degraded input's own colour is off by a few levels)."""
+    d = _blur(restored.astype(np.float32) - aligned.astype(np.float32), colour_sigma * restored.shape[0])
+    return np.sign(d) * np.maximum(np.abs(d) - tolerance, 0.0)
+
+
 def fine_detail_change(source: np.ndarray, target: np.ndarray, *, sigma: float) -> np.ndarray:
     """What replacing ``target``'s detail finer than ``sigma`` (pixels) with ``source``'s adds: float32, in
     grey levels, same shape. Everything coarser (colour, shape) stays ``target``'s."""
@@ -94,3 +137,94 @@ def to_grayscale(rgb: np.ndarray) -> np.ndarray:
     """(H,W,3) uint8 -> (H,W,3) uint8 with R = G = B = the luma (ITU-R 601)."""
     y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     return np.repeat(y[..., None], 3, axis=2)
+
+
+def compose_faces(
+    canvas: np.ndarray,
+    faces: Sequence[Any],
+    masks: Sequence[np.ndarray],
+    c: Composition,
+    *,
+    strength: float,
+    upscale: float,
+) -> np.ndarray:
+    """Merge restored faces into the upscaled photo, ``strength`` (1 - fidelity) times: (H,W,3) uint8.
+
+    Args:
+        canvas: (H,W,3) uint8, the photo upscaled ``upscale`` times (bicubic, as the background).
+        faces: Restored faces (their ``aligned`` and ``restored`` (S,S,3) uint8 crops and ``affine``).
+        masks: (S,S) float32 blend mask per face.
+        c: The composition rules.
+    """
+    out = canvas.astype(np.float32)
+    for face, mask in zip(faces, masks, strict=True):
+        shrink = affine_scale(face.affine)  # crop pixels per input pixel
+        density = shrink / upscale  # crop pixels per output pixel
+        sigma, weight = c.for_face(shrink, upscale)
+        w, alpha = weight * strength, c.replacement(density)
+        if w == 0:
+            continue
+        if alpha < 1:  # the band-limited correction: the crop does not resolve the output
+            correction = face_correction(face.restored, face.aligned, detail_sigma=sigma, colour_sigma=c.colour_sigma)
+            add_correction(out, correction * (w * (1 - alpha)), face.affine, upscale=upscale, mask=mask)
+        if alpha > 0:  # the restored face itself, plus the photo's detail beyond the crop's resolution
+            placed = warp_mask(mask, face.affine, upscale=upscale, shape=out.shape[:2])
+            if placed is None:
+                continue
+            (x0, y0, x1, y1), m = placed
+            tolerance = c.colour_tolerance * max(1.0, shrink)
+            tint = colour_excess(face.restored, face.aligned, colour_sigma=c.colour_sigma, tolerance=tolerance)
+            face_px = face.restored.astype(np.float32) - tint
+            warped = warp_crop(face_px, face.affine, upscale=upscale, box=(x0, y0, x1, y1))
+            keep = _lowpass(out, (x0, y0, x1, y1), c.highpass_sigma(density))
+            out[y0:y1, x0:x1] += (w * alpha) * m[..., None] * (warped - keep)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def face_notes(
+    faces: Sequence[Any],
+    before: np.ndarray,
+    after: np.ndarray,
+    composition: Composition,
+    *,
+    upscale: float,
+    face_size: int,
+    name: str,
+) -> list[str]:
+    """One line per face whose restoration a user would not see: faded out because the face is larger than
+    a ``face_size`` model resolves, or changed by under two grey levels (``before`` -> ``after``, the upscaled
+    photo without and with the faces); with the model that would help."""
+    notes = []
+    better = "; `gfr download gfpgan-v1.4` (349 MB) gives a 512 px model" if face_size < 512 else ""
+    for i, face in enumerate(faces, 1):
+        _, weight = composition.for_face(affine_scale(face.affine), upscale)
+        x0, y0, x1, y1 = np.clip(np.round(face.box * upscale).astype(int), 0, [*after.shape[1::-1]] * 2)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        change = float(np.abs(after[y0:y1, x0:x1].astype(np.float32) - before[y0:y1, x0:x1]).mean())
+        px = f"{max(x1 - x0, y1 - y0) / upscale:.0f} px"
+        if weight == 0:
+            notes.append(
+                f"face {i} ({px}) is larger than the {face_size} px model '{name}' resolves: left as "
+                f"the upscaled photo{better}"
+            )
+        elif weight < 0.9:
+            notes.append(
+                f"face {i} ({px}): the {face_size} px model's change faded to {weight:.0%} (the face is "
+                f"larger than its crop resolves), {change:.1f} grey levels on average{better}"
+            )
+        elif change < 2.0:
+            notes.append(f"face {i} ({px}): changed by {change:.1f} grey levels on average{better}")
+    return notes
+
+
+def _lowpass(img: np.ndarray, box: tuple[int, int, int, int], sigma: float) -> np.ndarray:
+    """The ``box`` (x0, y0, x1, y1) of ``img`` blurred by a Gaussian of ``sigma`` px (context from around it)."""
+    x0, y0, x1, y1 = box
+    if sigma <= 0:
+        return img[y0:y1, x0:x1].copy()
+    pad = int(np.ceil(3 * sigma)) + 1
+    h, w = img.shape[:2]
+    a0, b0, a1, b1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
+    blurred = cv2.GaussianBlur(img[b0:b1, a0:a1], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return blurred[y0 - b0 : y1 - b0, x0 - a0 : x1 - a0]

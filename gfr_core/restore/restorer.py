@@ -34,20 +34,19 @@ from torch import nn
 
 from ..face import (
     Detection,
-    add_correction,
     affine_scale,
     align_face,
     detect_faces,
+    face_region_mask,
     parsing_face_mask,
     select_center_face,
     template,
-    template_face_mask,
     warp_mask,
 )
 from ..io.image import LoadedImage, prepare_array, restore_mode
 from ..io.tensor import from_uint8, to_uint8
 from ..models.parsenet import FACE_LABELS
-from .compose import Composition, face_correction, fine_detail_change, is_grayscale, to_grayscale
+from .compose import Composition, compose_faces, face_notes, fine_detail_change, is_grayscale, to_grayscale
 from .settings import InferenceSettings, optimize_for_inference
 from .upsample import Progress, Tiling, upsample_photo
 
@@ -397,12 +396,23 @@ class FaceRestorer:
             faces = [FaceResult(d.box, d.landmarks, d.score, m, c, r) for (d, c, m), r in zip(faces_in, restored)]
             if f < 1.0:
                 masks = self.face_masks(faces)
+                base = canvas
                 if face_detail and background != "upsampler":
                     canvas = self.add_face_detail(canvas, rgb, faces, strength=1.0 - f, masks=masks, progress=progress)
                 canvas = self.compose(canvas, faces, strength=1.0 - f, upscale=out_w / w, masks=masks)
+                messages += self.face_notes(faces, base, canvas, upscale=out_w / w)
         if not gray and is_grayscale(rgb, self.composition.gray_tolerance):
             canvas = to_grayscale(canvas)
         return RestoreResult(restore_mode(canvas, alpha=alpha, gray=gray), faces, out_w / w, messages)
+
+    def face_notes(
+        self, faces: list[FaceResult], before: np.ndarray, after: np.ndarray, *, upscale: float
+    ) -> list[str]:
+        """One line per face whose restoration the user would not see: faded out because the face is larger
+        than the model resolves, or changed by under two grey levels; with the model that would help."""
+        return face_notes(
+            faces, before, after, self.composition, upscale=upscale, face_size=self.face_size, name=self.name
+        )
 
     def face_masks(self, faces: list[FaceResult]) -> list[np.ndarray]:
         """(S,S) float32 blend mask per face: the parsed face when there is a parser, else the template's.
@@ -410,7 +420,7 @@ class FaceRestorer:
         A parse that finds less than a quarter of the template's face area (a failed parse: a profile, an
         occluded face) falls back to the template mask, with a warning.
         """
-        fallback = template_face_mask(self.face_size, self.crop_zoom)
+        fallback = face_region_mask(self.face_size, self.crop_zoom)
         if self.parser is None or not faces:
             return [fallback] * len(faces)
         p = int(self.parser.config.size)
@@ -493,14 +503,4 @@ class FaceRestorer:
             masks: (S,S) blend mask per face (default: :meth:`face_masks`).
         """
         masks = self.face_masks(faces) if masks is None else masks
-        out = canvas.astype(np.float32)
-        for face, mask in zip(faces, masks, strict=True):
-            shrink = affine_scale(face.affine)  # crop pixels per input pixel
-            sigma, weight = self.composition.for_face(shrink, upscale)
-            if weight * strength == 0:
-                continue
-            correction = face_correction(
-                face.restored, face.aligned, detail_sigma=sigma, colour_sigma=self.composition.colour_sigma
-            )
-            add_correction(out, correction * (weight * strength), face.affine, upscale=upscale, mask=mask)
-        return np.clip(np.round(out), 0, 255).astype(np.uint8)
+        return compose_faces(canvas, faces, masks, self.composition, strength=strength, upscale=upscale)

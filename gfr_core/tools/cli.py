@@ -152,7 +152,13 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise UserError(f"-o {outdir} is a file, not a folder; give a folder for the outputs")
-    remove_stale_temp_files(outdir)  # what a killed earlier run left half-written
+    swept: set[Path] = set()
+
+    def sweep(folder: Path) -> None:  # what a killed earlier run left half-written in a folder written to now
+        if folder not in swept:
+            swept.add(folder)
+            remove_stale_temp_files(folder)
+
     input_files = {f.resolve() for f, _ in inputs}
     settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
     chosen = args.model is None
@@ -228,12 +234,14 @@ def _cmd_restore(args: argparse.Namespace) -> int:
                 )
             finally:
                 tiles.close()
+            sweep(dst.parent)
             write_image(dst, res.image, overwrite=args.overwrite)
             if args.save_faces:
                 stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
                 for i, face in enumerate(res.faces):
                     for kind, pixels in (("input", face.aligned), ("restored", face.restored)):
                         path = _unique(stem.parent / f"{stem.name}_{i:02d}_{kind}.png", src, planned)  # never an input
+                        sweep(path.parent)
                         write_image(path, pixels, overwrite=args.overwrite)
             note = "; ".join(res.messages)
             log_line = f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
@@ -282,6 +290,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _oracle_spec(text: str) -> str:
+    from ..metrics.oracle import parse_oracle
+
+    try:
+        parse_oracle(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _cmd_eval_photos(args: argparse.Namespace) -> int:
     from ..io.image import read_image
     from ..metrics import photo
@@ -290,6 +308,8 @@ def _cmd_eval_photos(args: argparse.Namespace) -> int:
     inputs = _collect_inputs(args.photos)
     upsampler = None if args.face_upsampler == "none" else args.face_upsampler
     restorer = FaceRestorer.from_pretrained(args.model, device=args.device, upsampler=upsampler)
+    if args.oracle:
+        return _oracle_report(args, restorer, inputs)
     scores = photo.evaluate_photos(
         restorer, [read_image(f).rgb for f, _ in inputs], [str(rel) for _, rel in inputs], fidelity=args.fidelity
     )
@@ -305,6 +325,29 @@ def _cmd_eval_photos(args: argparse.Namespace) -> int:
         f"{sum(f.psnr_gain for f in faces) / len(faces):+.2f} dB mean",
         file=sys.stderr,
     )
+    return 0
+
+
+def _oracle_report(args: argparse.Namespace, restorer: object, inputs: list) -> int:
+    from ..io.image import read_image
+    from ..metrics import oracle
+
+    photos, names = [read_image(f).rgb for f, _ in inputs], [str(rel) for _, rel in inputs]
+    for spec in args.oracle:
+        size, zoom = oracle.parse_oracle(spec)
+        faces = oracle.oracle_faces(photos, names, face_size=size, zoom=zoom, model=restorer, device=args.device)
+        if not faces:
+            raise UserError("no face found in the sharp photos (MTCNN, score >= 0.95); give photos with clear faces")
+        title = f"Perfect {size} px restorer (zoom {zoom:g}) vs bicubic; model: {args.model}. Face PSNR gain, dB"
+        print(oracle.to_json(faces) if args.json else oracle.oracle_report(faces, title=title))
+        gains = [f.gfr_gain for f in faces]
+        print(
+            f"{len(faces)} faces, perfect {size} px restorer: gfr {sum(gains) / len(gains):+.2f} dB mean "
+            f"({min(gains):+.2f} at worst), official-style paste "
+            f"{sum(f.official_gain for f in faces) / len(faces):+.2f} dB; {args.model} "
+            f"{sum(f.model_gain for f in faces) / len(faces):+.2f} dB",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -528,6 +571,14 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=["none", "realesrgan"],
         default="none",
         help="score the pipeline with Real-ESRGAN's face detail (slow on CPU; the background stays bicubic)",
+    )
+    p.add_argument(
+        "--oracle",
+        action="append",
+        metavar="S[:ZOOM]",
+        type=_oracle_spec,
+        help="the pipeline's ceiling: a perfect S px restorer (crop zoom ZOOM) through gfr's paste and the "
+        "official-style paste, beside bicubic and --model (repeatable, e.g. --oracle 512 --oracle 64:1.3)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     p.set_defaults(func=_cmd_eval_photos)
