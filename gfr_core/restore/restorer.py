@@ -415,10 +415,11 @@ class FaceRestorer:
         )
 
     def face_masks(self, faces: list[FaceResult]) -> list[np.ndarray]:
-        """(S,S) float32 blend mask per face: the parsed face when there is a parser, else the template's.
+        """(S,S) float32 blend mask per face: the parsed face when there is a parser, else the face region
+        (:func:`gfr_core.face.face_region_mask`).
 
         A parse that finds less than a quarter of the template's face area (a failed parse: a profile, an
-        occluded face) falls back to the template mask, with a warning.
+        occluded face) falls back to the face-region mask, with a warning.
         """
         fallback = face_region_mask(self.face_size, self.crop_zoom)
         if self.parser is None or not faces:
