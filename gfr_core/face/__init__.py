@@ -7,7 +7,9 @@ from .align import (
     affine_scale,
     align_face,
     antialias_filter,
+    area_shrink,
     estimate_similarity,
+    shrink_for_warp,
     template,
 )
 from .detect import DETECTORS, Detection, Detector, LandmarkDetector, detect_faces, select_center_face
@@ -27,6 +29,7 @@ __all__ = [
     "affine_scale",
     "align_face",
     "antialias_filter",
+    "area_shrink",
     "detect_faces",
     "estimate_similarity",
     "face_mask",
@@ -35,6 +38,7 @@ __all__ = [
     "parsing_face_mask",
     "paste_face",
     "select_center_face",
+    "shrink_for_warp",
     "template",
     "template_face_mask",
     "warp_crop",

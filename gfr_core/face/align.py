@@ -14,7 +14,9 @@ __all__ = [
     "affine_scale",
     "align_face",
     "antialias_filter",
+    "area_shrink",
     "estimate_similarity",
+    "shrink_for_warp",
     "template",
 ]
 
@@ -66,6 +68,34 @@ def antialias_filter(img: np.ndarray, scale: float, *, headroom: float = 1.5) ->
     return cv2.sepFilter2D(a, -1, k, k, borderType=cv2.BORDER_REFLECT)
 
 
+def area_shrink(img: np.ndarray, warp: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Area-resize ``img`` by ``factor`` (< 1) and fold the resize into the (2,3) ``warp`` (img px ->
+    destination px), pixel-centre exact: the returned warp maps the smaller image where ``warp`` mapped
+    the original."""
+    h, w = img.shape[:2]
+    sw, sh = max(1, round(w * factor)), max(1, round(h * factor))
+    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+    fx, fy = w / sw, h / sh  # original px per new px
+    to_old = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]], np.float64)
+    return small, warp @ to_old
+
+
+def shrink_for_warp(img: np.ndarray, warp: np.ndarray, *, area_below: float = 1 / 16) -> tuple[np.ndarray, np.ndarray]:
+    """Prepare ``img`` for a Lanczos warp by ``warp`` (img px -> destination px) that shrinks it: float32
+    ``img`` and the ``warp`` to use.
+
+    Shrinking by less than 0.66 gets :func:`antialias_filter`; below ``area_below``, an area resize to four
+    times the destination's density comes first (folded into the warp), so that the filter stays short.
+    """
+    img = np.ascontiguousarray(img, np.float32)
+    density = affine_scale(warp)  # destination px per img px
+    if density >= 0.66:
+        return img, warp
+    if density < area_below:
+        img, warp = area_shrink(img, warp, 4.0 * density)
+    return antialias_filter(img, affine_scale(warp)), warp
+
+
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity transform (rotation, uniform scale, translation) mapping ``src`` to ``dst``.
 
@@ -115,8 +145,7 @@ def align_face(
         face_size: Crop size.
         zoom: Template zoom (see :func:`template`).
         antialias: Where the face is larger than the crop, low-pass the photo around it first
-            (:func:`antialias_filter`, after an area resize past 2x), so that a 300 px face does not alias into a
-            64 px crop.
+            (:func:`shrink_for_warp`), so that a 300 px face does not alias into a 64 px crop.
 
     The warp is Lanczos (measured with the perfect restorer of ``gfr eval-photos --oracle``: bilinear
     crops cost 4-6 dB of a 512 px restorer's gain).
@@ -124,7 +153,7 @@ def align_face(
     m = estimate_similarity(landmarks, template(face_size, zoom))
     src, warp = image, m
     shrink = affine_scale(m)  # crop pixels per photo pixel
-    if antialias and shrink < 0.66:
+    if antialias and shrink < 0.66:  # only the photo around the face is filtered
         inv = cv2.invertAffineTransform(m)
         corners = np.array([[0, 0, 1], [face_size, 0, 1], [0, face_size, 1], [face_size, face_size, 1]], np.float64)
         pts = corners @ inv.T
@@ -133,16 +162,11 @@ def align_face(
         x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)
         x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + pad, (w, h))
         if x1 > x0 and y1 > y0:
-            src, warp = image[y0:y1, x0:x1], m.copy()
+            warp = m.copy()
             warp[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
-            if shrink < 0.125:  # an area resize to four times the crop's density first: the filter stays short
-                f = 4.0 * shrink
-                sw, sh = max(1, round((x1 - x0) * f)), max(1, round((y1 - y0) * f))
-                src = cv2.resize(src, (sw, sh), interpolation=cv2.INTER_AREA)
-                fx, fy = (x1 - x0) / sw, (y1 - y0) / sh  # new px -> old px
-                to_old = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]], np.float64)
-                warp = warp @ to_old
-            src = np.clip(np.round(antialias_filter(src, affine_scale(warp))), 0, 255).astype(np.uint8)
+            # the area resize starts at 8x here (a photo region is larger than a crop: the filter would be long)
+            src, warp = shrink_for_warp(image[y0:y1, x0:x1], warp, area_below=1 / 8)
+            src = np.clip(np.round(src), 0, 255).astype(np.uint8)
     crop = cv2.warpAffine(
         src,
         warp,

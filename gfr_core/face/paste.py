@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .align import affine_scale, antialias_filter
+from .align import affine_scale, area_shrink, shrink_for_warp
 
 __all__ = ["add_correction", "face_mask", "inverse_affine", "paste_face", "warp_crop", "warp_mask"]
 
@@ -33,22 +33,16 @@ def inverse_affine(affine: np.ndarray, upscale: float) -> np.ndarray:
     return inv
 
 
-def _shrink_first(
-    arrays: list[np.ndarray], inv: np.ndarray, *, oversample: float = 2.0
-) -> tuple[list[np.ndarray], np.ndarray, int]:
+def _shrink_first(arrays: list[np.ndarray], inv: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, int]:
     """Where a crop lands much smaller than itself, area-downsample it first (warping alone aliases), keeping
-    ``oversample`` times the output's density for the warp, and fold the resize into the transform
-    (pixel-centre exact)."""
+    2x oversampling for the warp, and fold the resize into the transform (pixel-centre exact)."""
     s = arrays[0].shape[0]
     shrink = affine_scale(inv)
-    if shrink * oversample >= 1.0:
+    if shrink >= 0.5:
         return arrays, inv, s
-    s2 = max(8, int(round(s * shrink * oversample)))
-    r = s2 / s
-    arrays = [cv2.resize(a, (s2, s2), interpolation=cv2.INTER_AREA) for a in arrays]
-    lin = inv[:, :2].copy()
-    inv = np.hstack([lin / r, (inv[:, 2] + lin @ np.array([0.5 / r - 0.5, 0.5 / r - 0.5]))[:, None]])
-    return arrays, inv, s2
+    factor = max(8, int(round(s * shrink * 2))) / s
+    shrunk = [area_shrink(a, inv, factor) for a in arrays]
+    return [a for a, _ in shrunk], shrunk[0][1], shrunk[0][0].shape[0]
 
 
 def _footprint(inv: np.ndarray, s: int, shape: tuple[int, int]) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
@@ -88,8 +82,8 @@ def warp_crop(crop: np.ndarray, affine: np.ndarray, *, upscale: float, box: tupl
     """A crop warped back into the ``box`` (x0, y0, x1, y1) of the photo upscaled ``upscale`` times, float32.
 
     Lanczos resampling; where the crop lands smaller than itself, a flat-passband low-pass first
-    (:func:`~gfr_core.face.antialias_filter`, after an area resize past 2x), so nothing aliases and no detail the
-    photo can hold is softened. Outside the crop the result is 0.
+    (:func:`~gfr_core.face.shrink_for_warp`), so nothing aliases and no detail the photo can hold is
+    softened. Outside the crop the result is 0.
 
     Args:
         crop: (S,S,C) or (S,S) array in crop coordinates (any dtype; float32 out).
@@ -97,13 +91,7 @@ def warp_crop(crop: np.ndarray, affine: np.ndarray, *, upscale: float, box: tupl
         upscale: Canvas scale relative to the photo the affine refers to.
         box: Canvas region to fill.
     """
-    a = np.ascontiguousarray(crop, np.float32)
-    inv = inverse_affine(affine, upscale)
-    scale = affine_scale(inv)  # output px per crop px
-    if scale < 0.66:
-        if scale < 0.0625:  # an area resize to four times the output's density first: the filter stays short
-            (a,), inv, _ = _shrink_first([a], inv, oversample=4.0)
-        a = antialias_filter(a, affine_scale(inv))
+    a, inv = shrink_for_warp(crop, inverse_affine(affine, upscale))
     x0, y0, x1, y1 = box
     local = inv.copy()
     local[:, 2] -= (x0, y0)

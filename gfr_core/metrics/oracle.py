@@ -28,6 +28,7 @@ from torch import nn
 
 from ..face import Detection, align_face, detect_faces, inverse_affine
 from ..io.tensor import from_uint8
+from .image import psnr
 from .photo import DEGRADATIONS, Degradation, crop_to_scale, degrade_photo
 
 __all__ = [
@@ -103,9 +104,13 @@ def official_paste(canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, ups
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
+PSNR_CAP = float(10 * np.log10(255.0**2 * 12))
+"""58.9 dB: the rounding noise of 8-bit pixels. A perfect crop can reproduce a small face exactly; above
+this every result is equally perfect."""
+
+
 def _box_psnr(x: np.ndarray, ref: np.ndarray, box: np.ndarray) -> float:
-    """PSNR over the central 80 % of ``box`` (x1, y1, x2, y2 in ``ref``'s pixels), at most 58.9 dB (the
-    rounding noise of 8-bit pixels: a perfect crop can reproduce a small face exactly)."""
+    """PSNR over the central 80 % of ``box`` (x1, y1, x2, y2 in ``ref``'s pixels), at most :data:`PSNR_CAP`."""
     x1, y1, x2, y2 = box
     cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, 0.4 * (x2 - x1), 0.4 * (y2 - y1)
     h = min(x.shape[0], ref.shape[0])
@@ -114,9 +119,7 @@ def _box_psnr(x: np.ndarray, ref: np.ndarray, box: np.ndarray) -> float:
     xa, xb = int(max(0, round(cx - hw))), int(min(w, round(cx + hw)))
     if yb - ya < 4 or xb - xa < 4:
         return float("nan")
-    d = x[ya:yb, xa:xb, :3].astype(np.float64) - ref[ya:yb, xa:xb, :3].astype(np.float64)
-    mse = max(float(np.mean(d * d)), 1.0 / 12.0)  # below 8-bit rounding noise (58.9 dB) all results are equal
-    return float(10 * np.log10(255.0**2 / mse))
+    return min(psnr(x[ya:yb, xa:xb, :3], ref[ya:yb, xa:xb, :3]), PSNR_CAP)
 
 
 @dataclass(frozen=True)

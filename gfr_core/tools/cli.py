@@ -290,6 +290,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+_NO_SHARP_FACE = "no face found in the sharp photos (MTCNN, score >= 0.95); give photos with clear faces"
+
+
 def _oracle_spec(text: str) -> str:
     from ..metrics.oracle import parse_oracle
 
@@ -315,7 +318,7 @@ def _cmd_eval_photos(args: argparse.Namespace) -> int:
     )
     faces = [f for s in scores for f in s.faces]
     if not faces:
-        raise UserError("no face found in the sharp photos (MTCNN, score >= 0.95); give photos with clear faces")
+        raise UserError(_NO_SHARP_FACE)
     print(photo.to_json(scores) if args.json else photo.report(scores))
     worst = min(faces, key=lambda f: f.sharpness_ratio)
     print(
@@ -337,7 +340,7 @@ def _oracle_report(args: argparse.Namespace, restorer: object, inputs: list) -> 
         size, zoom = oracle.parse_oracle(spec)
         faces = oracle.oracle_faces(photos, names, face_size=size, zoom=zoom, model=restorer, device=args.device)
         if not faces:
-            raise UserError("no face found in the sharp photos (MTCNN, score >= 0.95); give photos with clear faces")
+            raise UserError(_NO_SHARP_FACE)
         title = f"Perfect {size} px restorer (zoom {zoom:g}) vs bicubic; model: {args.model}. Face PSNR gain, dB"
         print(oracle.to_json(faces) if args.json else oracle.oracle_report(faces, title=title))
         gains = [f.gfr_gain for f in faces]
