@@ -7,10 +7,12 @@ from .fid import fid_from_features, frechet_distance
 from .harness import EvalResult, degradation_sweep, degrade_face, evaluate, load_eval_faces, restore_all
 from .identity import identity_similarity
 from .image import face_landmarks, landmark_distance, psnr, ssim
+from .oracle import OracleFace, oracle_faces, oracle_report
 from .perceptual import lpips_distances
 
 __all__ = [
     "EvalResult",
+    "OracleFace",
     "degradation_sweep",
     "degrade_face",
     "evaluate",
@@ -21,6 +23,8 @@ __all__ = [
     "landmark_distance",
     "load_eval_faces",
     "lpips_distances",
+    "oracle_faces",
+    "oracle_report",
     "psnr",
     "restore_all",
     "ssim",
