@@ -27,7 +27,9 @@ __all__ = [
     "ENCODER_MAX_SIDE",
     "OutputTooLargeError",
     "check_output_size",
+    "SOFTWARE",
     "TEMP_PREFIX",
+    "is_gfr_output",
     "remove_stale_temp_files",
     "IMAGE_SUFFIXES",
     "ImageInputError",
@@ -54,10 +56,18 @@ class ImageInputError(ValueError):
 
 def max_pixels() -> int:
     """Pixel limit in force (``GFR_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`)."""
+    raw = os.environ.get("GFR_MAX_PIXELS")
+    if raw is None:
+        return DEFAULT_MAX_PIXELS
     try:
-        return int(os.environ.get("GFR_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+        value = int(raw)
     except ValueError:
-        raise ImageInputError(f"GFR_MAX_PIXELS must be an integer, got {os.environ['GFR_MAX_PIXELS']!r}") from None
+        value = 0
+    if value < 1:
+        raise ImageInputError(
+            f"GFR_MAX_PIXELS must be a positive whole number of pixels (e.g. {DEFAULT_MAX_PIXELS}), got {raw!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ class LoadedImage:
     exif_rotated: bool  # an EXIF orientation tag was applied
     frames: int = 1  # frames in the file (GIF, TIFF, WebP animations); only the first is decoded
     conversion: str | None = None  # how float / 32-bit samples were mapped to 8 bits
+    exif: bytes | None = None  # the file's EXIF block (written back with the orientation reset to 1)
+    icc_profile: bytes | None = None  # the file's ICC colour profile (written back unchanged)
 
     @property
     def notes(self) -> list[str]:
@@ -171,12 +183,16 @@ def read_image(source: str | Path | bytes, *, name: str | None = None) -> Loaded
                 fmt = im.format
                 frames = int(getattr(im, "n_frames", 1) or 1)
                 im.load()
-                orientation = im.getexif().get(0x0112, 1)
+                exif = im.getexif()
+                orientation = exif.get(0x0112, 1)
+                icc = im.info.get("icc_profile") or None
                 im = ImageOps.exif_transpose(im)
                 loaded = _to_loaded(im, fmt, exif_rotated=orientation not in (None, 1), label=label)
                 if frames > 1:
                     log.info("%s: %d frames; only the first is restored", label, frames)
-                return dataclasses.replace(loaded, frames=frames)
+                return dataclasses.replace(
+                    loaded, frames=frames, exif=exif.tobytes() if exif else None, icc_profile=icc
+                )
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -358,7 +374,52 @@ def _publish(tmp: str, path: Path) -> None:
     os.unlink(tmp)
 
 
-def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> Path:
+SOFTWARE = "gfr"
+"""The EXIF ``Software`` tag of every file :func:`write_image` writes (JPEG, PNG, WebP, TIFF): how a later
+run recognises gfr's own outputs (:func:`is_gfr_output`)."""
+
+_METADATA_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
+
+
+_LAYOUT_TAGS = (256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 338, 339, 34675)
+"""TIFF tags that describe a file's pixel layout (size, strips, tiles, compression, samples, its ICC tag)."""
+
+
+def _output_exif(exif: bytes | None) -> bytes:
+    """The EXIF to write: the input's (orientation reset to 1: the pixels are upright now), tagged as gfr's."""
+    e = Image.Exif()
+    if exif:
+        try:
+            e.load(exif)
+        except Exception:  # an unreadable EXIF block is dropped, not copied
+            log.warning("the input's EXIF could not be parsed; it is not copied to the output")
+            e = Image.Exif()
+    for tag in _LAYOUT_TAGS:  # the old pixels' layout (a TIFF's EXIF holds it): meaningless for the new ones
+        e.pop(tag, None)
+    if 0x0112 in e:
+        e[0x0112] = 1
+    e[0x0131] = SOFTWARE
+    return e.tobytes()
+
+
+def is_gfr_output(path: str | Path) -> bool:
+    """True when the file carries gfr's EXIF ``Software`` tag (written by :func:`write_image`)."""
+    try:
+        with Image.open(path) as im:
+            return str(im.getexif().get(0x0131, "")).split(" ")[0] == SOFTWARE
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def write_image(
+    path: str | Path,
+    image: np.ndarray,
+    *,
+    overwrite: bool = False,
+    quality: int = 95,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+) -> Path:
     """Write atomically: encode to a temporary file in the same folder, then move it into place. Without
     ``overwrite`` the move fails if the name exists at that moment (checked atomically, not just before).
 
@@ -367,6 +428,9 @@ def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False,
         image: (H,W) gray, (H,W,3) RGB or (H,W,4) RGBA uint8 (alpha is dropped for JPEG).
         overwrite: Replace an existing file; otherwise raise ``FileExistsError``.
         quality: JPEG / WebP quality.
+        exif: The input's EXIF block, kept (orientation reset to 1) in JPEG, PNG, WebP and TIFF outputs;
+            those always carry the ``Software`` tag :data:`SOFTWARE`.
+        icc_profile: The input's ICC profile, kept in the same formats.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -378,7 +442,11 @@ def write_image(path: str | Path, image: np.ndarray, *, overwrite: bool = False,
         raise ImageInputError(f"{path}: unknown output extension; use .png, .jpg, .webp, .bmp or .tif")
     if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
         im = im.convert("RGB" if im.mode == "RGBA" else "L")
-    params = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    params: dict[str, object] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if fmt in _METADATA_FORMATS:
+        params["exif"] = _output_exif(exif)
+        if icc_profile:
+            params["icc_profile"] = icc_profile
     suffix = ".part" + path.suffix.lower()
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=suffix, dir=path.parent)
     try:

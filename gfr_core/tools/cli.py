@@ -97,21 +97,91 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0 if diff <= 1e-4 else 1
 
 
+def _positive_megapixels(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"give a positive number of megapixels (e.g. 100), got {text!r}")
+    return value
+
+
+def _check_output_folder(outdir: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be written (created here if missing)."""
+    import os
+    import tempfile
+
+    parent = next((q for q in [outdir, *outdir.absolute().parents] if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"-o {outdir}: {parent} is a file, not a folder; give a folder for the outputs")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".gfr-probe-", dir=outdir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(
+            f"-o {outdir} cannot be written ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
+
+
+def _os_error(src: Path, exc: OSError) -> str:
+    """One line for a file that could not be written, with what to do."""
+    import errno
+
+    what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    advice = {
+        errno.ENAMETOOLONG: "shorten the input's file name or the -o path",
+        errno.ENOSPC: "free some disk space; the outputs written so far are complete",
+        errno.EDQUOT: "free some space within your quota; the outputs written so far are complete",
+        errno.EACCES: "choose an output folder you can write to",
+        errno.EROFS: "choose an output folder on a writable disk",
+    }.get(exc.errno, "nothing was left half-written")
+    return f"{src}: cannot write the result ({what}); {advice}"
+
+
 _EXT_BY_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 
 
-def _collect_inputs(paths: list[str]) -> list[tuple[Path, Path]]:
-    """(file, path relative to its input root) for every image file named or found under a folder."""
+def _collect_inputs(paths: list[str], *, exclude: Path | None = None) -> list[tuple[Path, Path]]:
+    """(file, path relative to its input root) for every image file named or found under a folder, each file
+    once. Found in a folder (not named), gfr's own outputs are skipped: files under ``exclude`` (the output
+    folder) and files carrying gfr's EXIF tag (:func:`gfr_core.io.image.is_gfr_output`)."""
+    from ..io.image import is_gfr_output
+
     found: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+    skip = exclude.resolve() if exclude is not None else None
+    skipped = 0
+
+    def add(f: Path, rel: Path, below: Path | None = None) -> None:
+        """``below``: the folder ``f`` was found in (None: named on the command line)."""
+        nonlocal skipped
+        key = f.resolve()
+        if key in seen:
+            return
+        seen.add(key)
+        # -o inside the scanned folder: what lies under it is output (-o the folder itself: the tag decides)
+        in_output = skip is not None and below is not None and skip != below and key.is_relative_to(skip)
+        if below is not None and (in_output or is_gfr_output(f)):
+            skipped += 1
+            return
+        found.append((f, rel))
+
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
-                    found.append((f, f.relative_to(p)))
+                    add(f, f.relative_to(p), p.resolve())
         elif p.exists():
-            found.append((p, Path(p.name)))
+            add(p, Path(p.name))
         else:
             raise UserError(f"{p}: no such file or folder")
+    if skipped:
+        log.warning("skipped %d file(s) that gfr wrote itself (name a file to restore it again)", skipped)
     if not found:
         raise UserError(f"no images found in {' '.join(paths)} (looked for {', '.join(IMAGE_SUFFIXES)})")
     return found
@@ -148,10 +218,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         raise UserError(f"--fidelity must be in [0, 1], got {args.fidelity}")
     if not 1 <= args.upscale <= 8:
         raise UserError(f"--upscale must be between 1 and 8, got {args.upscale}")
-    inputs = _collect_inputs(args.inputs)
     outdir = Path(args.output)
+    inputs = _collect_inputs(args.inputs, exclude=outdir)  # never gfr's own earlier outputs
     if outdir.exists() and not outdir.is_dir():
         raise UserError(f"-o {outdir} is a file, not a folder; give a folder for the outputs")
+    _check_output_folder(outdir)
     swept: set[Path] = set()
 
     def sweep(folder: Path) -> None:  # what a killed earlier run left half-written in a folder written to now
@@ -235,7 +306,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
             finally:
                 tiles.close()
             sweep(dst.parent)
-            write_image(dst, res.image, overwrite=args.overwrite)
+            write_image(dst, res.image, overwrite=args.overwrite, exif=img.exif, icc_profile=img.icc_profile)
             if args.save_faces:
                 stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
                 for i, face in enumerate(res.faces):
@@ -250,6 +321,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         except (ImageInputError, UserError, FileExistsError, ValueError) as exc:
             failures += 1
             tqdm.write(f"gfr: error: {exc}", file=sys.stderr)
+        except OSError as exc:  # a name too long, a full disk: this file fails, the next one is tried
+            failures += 1
+            tqdm.write(f"gfr: error: {_os_error(src, exc)}", file=sys.stderr)
     if failures:
         print(f"gfr: {failures} of {len(inputs)} file(s) failed", file=sys.stderr)
         return 1
@@ -494,7 +568,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
     p.add_argument(
         "--max-output-megapixels",
-        type=float,
+        type=_positive_megapixels,
         default=100.0,
         help="refuse, before any work, a photo whose output would be larger (default 100)",
     )

@@ -1,0 +1,141 @@
+"""Reliability, round two (issue #37): what a run does with its files. Each test fails on the code before it.
+
+Items: 4 (a name too long stops only its file), 5 (an output folder that cannot be written is refused before
+any work), 6 (a full disk stops only its file), 12 (limits given as NaN, negative or text get their own
+message), 16 (EXIF and ICC are kept), 17 (inputs are deduplicated; gfr's own outputs are never inputs).
+"""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+from PIL import Image, ImageCms
+
+from gfr_core.io import image as image_mod
+from gfr_core.io.image import ImageInputError, is_gfr_output, max_pixels, read_image, write_image
+from gfr_core.tools.cli import main
+from helpers import smooth_photo, tiny_checkpoint
+
+
+@pytest.fixture
+def model(tmp_path):
+    return str(tiny_checkpoint(tmp_path / "tiny.safetensors"))
+
+
+def _photo(path, h=48, w=48, **save):
+    Image.fromarray(smooth_photo(h, w)).save(path, **save)
+    return path
+
+
+def test_a_name_too_long_fails_its_file_and_the_run_goes_on(tmp_path, model, capsys):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _photo(inp / ("a" * 240 + ".png"))  # fits; its face crops' names (+ "_00_restored.png") do not
+    _photo(inp / "b.png")
+    rc = main(["restore", str(inp), "-o", str(tmp_path / "out"), "--model", model, "--aligned", "--save-faces"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert "File name too long" in err and "shorten the input's file name" in err and "1 of 2 file(s) failed" in err
+    assert (tmp_path / "out" / "b.png").is_file() and (tmp_path / "out" / "faces" / "b_00_restored.png").is_file()
+
+
+def test_a_full_disk_fails_its_file_and_the_next_is_tried(tmp_path, model, capsys, monkeypatch):
+    for n in ("a", "b"):
+        _photo(tmp_path / f"{n}.png")
+    real = image_mod.Image.Image.save
+    calls = []
+
+    def full_once(self, fp, *args, **kwargs):  # the first encode hits ENOSPC, as a full disk does
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(image_mod.Image.Image, "save", full_once)
+    out = tmp_path / "out"
+    rc = main(["restore", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(out), "--model", model])
+    err = capsys.readouterr().err
+    assert rc == 1 and "No space left on device" in err and "free some disk space" in err
+    assert sorted(p.name for p in out.iterdir()) == ["b.png"]  # a.png failed whole, nothing half-written
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, model, monkeypatch, capsys):
+    _photo(tmp_path / "a.png")
+    (tmp_path / "file").write_text("not a folder")
+    ran = []
+    monkeypatch.setattr("gfr_core.restore.FaceRestorer.from_pretrained", lambda *a, **k: ran.append(1))
+    # -o under a file: used to fail with NotADirectoryError after the model ran
+    assert main(["restore", str(tmp_path / "a.png"), "-o", str(tmp_path / "file" / "out"), "--model", model]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and not ran
+
+    def denied(*args, **kwargs):  # what a read-only folder answers (root is never refused by chmod)
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", denied)
+    assert main(["restore", str(tmp_path / "a.png"), "-o", str(tmp_path / "ro"), "--model", model]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be written (Permission denied)" in err and err.count("\n") == 1 and not ran
+
+
+def test_cli_errors_say_what_is_wrong(tmp_path, model, capsys):
+    _photo(tmp_path / "a.png")
+    for bad in ("nan", "-5", "abc"):
+        with pytest.raises(SystemExit):
+            main(["restore", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--max-output-megapixels", bad])
+        err = capsys.readouterr().err
+        assert "give a positive number of megapixels" in err and "math domain" not in err
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "abc"])
+def test_gfr_max_pixels_must_be_positive(monkeypatch, value):
+    monkeypatch.setenv("GFR_MAX_PIXELS", value)
+    with pytest.raises(ImageInputError, match="GFR_MAX_PIXELS must be a positive whole number"):
+        max_pixels()
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tif"])
+def test_exif_and_icc_are_kept_with_the_orientation_reset(tmp_path, model, ext):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 on display
+    exif[0x010F] = "Canon"
+    _photo(tmp_path / f"in.{ext}", 40, 64, exif=exif.tobytes(), icc_profile=icc)  # written as it came
+    out = tmp_path / "out"
+    assert main(["restore", str(tmp_path / f"in.{ext}"), "-o", str(out), "--model", model]) == 0
+    with Image.open(out / f"in.{ext}") as im:
+        e = im.getexif()
+        assert im.size == (40 * 2, 64 * 2)  # upright, then upscaled
+        assert e.get(0x0112, 1) == 1 and e.get(0x010F) == "Canon" and im.info.get("icc_profile") == icc
+    assert is_gfr_output(out / f"in.{ext}") and not is_gfr_output(tmp_path / f"in.{ext}")
+
+
+def test_inputs_are_deduplicated_and_never_gfrs_own_outputs(tmp_path, model, caplog):
+    d = tmp_path / "pics"
+    d.mkdir()
+    _photo(d / "x.jpg")
+    # the same file named twice: restored once, no failure against the output this run just wrote
+    assert main(["restore", str(d / "x.jpg"), str(d / "x.jpg"), "-o", str(tmp_path / "o"), "--model", model]) == 0
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["x.jpg"]
+    # -o the input folder: the rerun does not restore its own earlier output
+    assert main(["restore", str(d), "-o", str(d), "--model", model]) == 0
+    first = sorted(p.name for p in d.iterdir())
+    assert first == ["x-jpg.jpg", "x.jpg"]
+    caplog.clear()
+    assert main(["restore", str(d), "-o", str(d), "--model", model, "--overwrite"]) == 0
+    assert sorted(p.name for p in d.iterdir()) == first  # no x-jpg-jpg.jpg
+    assert "skipped 1 file(s) that gfr wrote itself" in caplog.text
+    # -o inside the input folder: nothing under it is an input, on any rerun
+    nest = tmp_path / "nest"
+    nest.mkdir()
+    _photo(nest / "good.png")
+    for _ in range(2):
+        assert main(["restore", str(nest), "-o", str(nest / "out"), "--model", model, "--overwrite"]) == 0
+    assert sorted(p.relative_to(nest).as_posix() for p in nest.rglob("*.png")) == ["good.png", "out/good.png"]
+
+
+def test_a_gfr_output_named_explicitly_is_restored_again(tmp_path, model):
+    src = write_image(tmp_path / "restored.png", smooth_photo(32, 32))
+    assert is_gfr_output(src)
+    assert main(["restore", str(src), "-o", str(tmp_path / "again"), "--model", model]) == 0
+    assert read_image(tmp_path / "again" / "restored.png").rgb.shape == (64, 64, 3)
