@@ -28,11 +28,13 @@ from gfr_core.hub import (
     ModelUnavailableError,
     get_card,
     list_models,
+    load_model,
     local_path,
     register,
     resolve_file,
     unavailable_advice,
 )
+from gfr_core.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "parity" / "gfpgan_clean_sfthalf_cmul2.safetensors"
@@ -157,11 +159,53 @@ def test_a_recorded_digest_is_enforced_later(net):
     data = _checkpoint()
     with ReleaseHost({"/u/tiny.pth": data}) as rel:
         card = _register(name="unpinned", repo=None, urls=(rel.url("/u/tiny.pth"),), sha256=None)
-        path = resolve_file(card)
+        load_model("unpinned")  # loaded and converted: now its digest is trusted
+    path = local_path(card)
     path.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])  # the file changed behind our back
-    with pytest.raises(ChecksumError, match="recorded"):
+    with pytest.raises(ChecksumError, match="recorded") as err:
         resolve_file(card)
+    assert "gfr download --refresh unpinned" in str(err.value)
     assert path.exists(), "a file already in the cache is never deleted silently"
+
+
+def test_a_corrupt_first_file_never_becomes_the_trusted_one(net):
+    """#37 item 13: the digest of an unpinned file is recorded only once it has loaded."""
+    data = _checkpoint()
+    card = _register(name="poison", repo=None, urls=("http://127.0.0.1:9/none",), sha256=None)
+    path = local_path(card)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[: len(data) // 2])  # a truncated file in the cache
+    with pytest.raises(ChecksumError):
+        load_model("poison")
+    assert not (net / "digests.json").exists() or "poison" not in json.loads((net / "digests.json").read_text())
+    path.write_bytes(data)  # the good file: accepted, and only now recorded
+    load_model("poison")
+    assert json.loads((net / "digests.json").read_text())["poison"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"x": 3}'])
+def test_a_damaged_digest_table_is_an_error_not_replaced(net, content):
+    net.mkdir(parents=True, exist_ok=True)
+    (net / "digests.json").write_text(content)
+    card = _register(name="unpinned2", repo=None, urls=("http://127.0.0.1:9/none",), sha256=None)
+    local_path(card).parent.mkdir(parents=True, exist_ok=True)
+    local_path(card).write_bytes(_checkpoint())
+    with pytest.raises(ChecksumError, match="digests are damaged.*delete the file"):
+        load_model("unpinned2")
+    assert (net / "digests.json").read_text() == content  # never silently replaced
+
+
+def test_refresh_forgets_a_recorded_digest(net, capsys):
+    data = _checkpoint()
+    card = _register(name="refresh-me", repo=None, urls=("http://127.0.0.1:9/none",), sha256=None)
+    local_path(card).parent.mkdir(parents=True, exist_ok=True)
+    local_path(card).write_bytes(data)
+    (net / "digests.json").write_text(json.dumps({"refresh-me": {"sha256": "0" * 64}}))  # a wrong recorded digest
+    with pytest.raises(ChecksumError, match="recorded"):
+        load_model("refresh-me")
+    assert main(["download", "--refresh", "refresh-me"]) == 0
+    assert "forgot the recorded sha256" in capsys.readouterr().err
+    assert json.loads((net / "digests.json").read_text())["refresh-me"]["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_every_unavailable_model_message_says_where_from_and_where_to(monkeypatch, tmp_path):

@@ -9,8 +9,10 @@ Loading goes::
 
 from .checkpoint import load_checkpoint, save_checkpoint, sha256_file, unwrap_checkpoint
 from .download import (
+    confirm_digest,
     default_restorer,
     download_dir,
+    forget_digest,
     is_cached,
     local_path,
     offline,
@@ -45,9 +47,11 @@ __all__ = [
     "UnmatchedKeysError",
     "UnsafeCheckpointError",
     "build_model",
+    "confirm_digest",
     "convert_state_dict",
     "default_restorer",
     "download_dir",
+    "forget_digest",
     "family",
     "get_card",
     "is_cached",

@@ -112,14 +112,22 @@ def load_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "unsupported operand" in str(exc).lower() or "weights only load failed" not in str(exc).lower():
+            # not a refusal of code: bytes no pickle can read (a corrupt or foreign file)
+            detail = next((x.strip() for x in str(exc).splitlines() if "operand" in x.lower()), "unreadable pickle")
+            raise ChecksumError(
+                f"{path}: not a readable PyTorch checkpoint (corrupt or another kind of file: {detail}); "
+                "download it again"
+            ) from None
         raise UnsafeCheckpointError(
             f"{path}: refused to load, the pickle needs code execution ({str(exc).splitlines()[0]}); "
             "to convert it safely, load it once in a throwaway environment with the code it was made with, save "
             "only its tensors (torch.save(state_dict) or safetensors), and load that file"
         ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # a damaged file makes the unpickler fail in many ways (EOFError, IndexError, ...)
         raise ChecksumError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc}); download it again"
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "download it again"
         ) from None
 
 
@@ -135,6 +143,12 @@ def unwrap_checkpoint(obj: Any) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         raise ValueError(f"checkpoint holds a {type(obj).__name__}, not a dict of tensors")
     for key in ("params_ema", "params", "g_ema"):
         if key in obj and isinstance(obj[key], Mapping):
+            bad = next((k for k, v in obj[key].items() if not isinstance(v, Tensor)), None)
+            if bad is not None:
+                raise ValueError(
+                    f"checkpoint's {key!r} holds a {type(obj[key][bad]).__name__} at {bad!r}, not a tensor; "
+                    "the file is damaged or not a model checkpoint"
+                )
             extras = {k: v for k, v in obj.items() if k == "latent_avg" and isinstance(v, Tensor)}
             return dict(obj[key]), extras
     if obj and all(isinstance(v, Tensor) for v in obj.values()):
@@ -211,6 +225,10 @@ def read_native(path: Path) -> tuple[str, dict[str, Any], float] | None:
         zoom = float(meta.get("gfr_crop_zoom", 1.0))
     except (KeyError, ValueError) as exc:
         raise ChecksumError(f"{path}: its gfr metadata is damaged ({exc}); export it again") from None
+    if not 0.5 <= zoom <= 3.0:  # NaN fails too
+        raise ChecksumError(
+            f"{path}: its gfr_crop_zoom {zoom!r} is outside 0.5-3; the metadata is damaged: export it again"
+        )
     if not isinstance(config, dict):
         raise ChecksumError(f"{path}: its gfr_config is not a JSON object; export it again")
     return meta["gfr_arch"], config, zoom

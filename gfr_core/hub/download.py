@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..models.family import ModelCard
@@ -37,8 +38,10 @@ from .errors import ChecksumError, ModelUnavailableError
 from .registry import BEST_MODEL, DEFAULT_MODEL, WEIGHTS_DIR, get_card, list_models
 
 __all__ = [
+    "confirm_digest",
     "default_restorer",
     "download_dir",
+    "forget_digest",
     "is_cached",
     "local_path",
     "offline",
@@ -324,25 +327,67 @@ def _digests_file() -> Path:
     return download_dir() / "digests.json"
 
 
-def _recorded_digest(card: ModelCard) -> str | None:
-    try:
-        return json.loads(_digests_file().read_text()).get(card.name, {}).get("sha256")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _record_digest(card: ModelCard, digest: str, size: int) -> None:
-    """Remember the digest of an unpinned file the first time it is seen (written atomically)."""
+def _read_digests() -> dict[str, dict[str, Any]]:
+    """The recorded digests; a damaged table is an error (never silently replaced: it holds trust)."""
     path = _digests_file()
     try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError):
-        table = {}
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ChecksumError(f"{path}: cannot read the recorded digests ({exc.strerror or exc})") from None
+    try:
+        table = json.loads(text)
+    except ValueError as exc:
+        table, why = None, f"not JSON: {exc}"
+    else:
+        why = "not a table of {model: {sha256, ...}}"
+    ok = isinstance(table, dict) and all(
+        isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in table.values()
+    )
+    if not ok:
+        raise ChecksumError(
+            f"{path}: the recorded digests are damaged ({why}); delete the file (the digests are recorded again "
+            "the next time each model loads) or fix it"
+        )
+    return table
+
+
+def _recorded_digest(card: ModelCard) -> str | None:
+    return _read_digests().get(card.name, {}).get("sha256")
+
+
+_UNRECORDED: dict[str, tuple[str, int]] = {}
+"""card name -> (sha256, size) of an unpinned file checked but not trusted yet: recorded once it has loaded."""
+
+
+def confirm_digest(card: ModelCard) -> None:
+    """Record the digest of an unpinned file once its model has loaded and converted (a corrupt first file
+    must not become the trusted one)."""
+    pending = _UNRECORDED.pop(card.name, None)
+    if pending is None:
+        return
+    digest, size = pending
+    table = _read_digests()
     table[card.name] = dict(filename=card.filename, sha256=digest, size_bytes=size)
+    path = _digests_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
     os.replace(tmp, path)
+    log.warning("%s: no published sha256 for %s; recorded %s in %s", card.name, card.filename, digest, path)
+
+
+def forget_digest(card: ModelCard) -> bool:
+    """Remove the recorded digest of ``card`` (``gfr download --refresh``). True when there was one."""
+    table = _read_digests()
+    if table.pop(card.name, None) is None:
+        return False
+    path = _digests_file()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    return True
 
 
 def _verify_checksum(card: ModelCard, path: Path, *, downloaded: bool = False) -> None:
@@ -366,14 +411,14 @@ def _verify_checksum(card: ModelCard, path: Path, *, downloaded: bool = False) -
     expected = card.sha256 or (None if card.embedded else _recorded_digest(card))
     if expected is None:
         if not card.embedded:
-            _record_digest(card, digest, path.stat().st_size)
-            log.warning(
-                "%s: no published sha256 for %s; recorded %s in %s", card.name, card.filename, digest, _digests_file()
-            )
+            _UNRECORDED[card.name] = (digest, path.stat().st_size)  # trusted once it loads (confirm_digest)
         return
     if digest != expected:
         what = "expected" if card.sha256 else f"but {_digests_file()} recorded"
+        refresh = (
+            "" if card.sha256 else f" (if the recorded digest is the wrong one: gfr download --refresh {card.name})"
+        )
         raise ChecksumError(
             f"{card.name}: sha256 of {path} is {digest}, {what} {expected}; "
-            f"the file is corrupt or not the released one: {fix}"
+            f"the file is corrupt or not the released one: {fix}{refresh}"
         )

@@ -11,8 +11,8 @@ from torch import nn
 
 from ..models.family import ModelCard, config_from_dict
 from .checkpoint import load_checkpoint, read_native, unwrap_checkpoint
-from .download import is_cached, resolve_file
-from .errors import ModelUnavailableError, UnknownModelError
+from .download import confirm_digest, is_cached, resolve_file
+from .errors import ChecksumError, ModelUnavailableError, UnknownModelError
 from .registry import _REGISTRY, convert_state_dict, family, get_card
 
 __all__ = ["ALIASES", "load_model", "model_card", "resolve_alias"]
@@ -28,8 +28,15 @@ def _native_card(path: Path) -> ModelCard | None:
     if native is None:
         return None
     arch, config, zoom = native
-    fam = family(arch)
-    config_from_dict(fam.config, config)  # bounds every value before anything is built
+    try:
+        fam = family(arch)
+        config_from_dict(fam.config, config)  # bounds every value before anything is built
+    except (KeyError, ValueError) as exc:
+        why = str(exc).strip("'\"")
+        raise ChecksumError(
+            f"{path}: its gfr metadata (arch {arch!r}) does not describe a model gfr can build ({why}); "
+            "the metadata is damaged or edited: export the model again"
+        ) from None
     return ModelCard(
         name=path.stem,
         arch=arch,
@@ -76,6 +83,12 @@ def _load_into(card: ModelCard, obj: Any, device: str | torch.device) -> nn.Modu
         _check_fit(card, convert_state_dict(card, meta, meta_extras), ref)
     converted = convert_state_dict(card, sd, extras)
     _check_fit(card, converted, ref)
+    bad = next((k for k, v in converted.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise ChecksumError(
+            f"{card.filename}: weight {bad} holds NaN or infinite values; the file is corrupt: download or export "
+            "it again"
+        )
     model = family(card.arch).build(card.config)
     model.load_state_dict(converted, strict=True)
     return model.to(device).eval()
@@ -134,7 +147,9 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
     file = resolve_file(card)
     log.info("loading %s from %s", card.name, file)
     native = _native_card(file) if card.embedded else None
-    return _load_into(native or card, load_checkpoint(file), device)
+    model = _load_into(native or card, load_checkpoint(file), device)
+    confirm_digest(card)  # an unpinned file's digest is trusted only now that it has loaded
+    return model
 
 
 ALIASES: dict[str, tuple[str, ...]] = {"realesrgan": ("realesrgan-x4plus", "realesrgan-x4plus-ncnn")}

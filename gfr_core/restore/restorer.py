@@ -211,10 +211,10 @@ class FaceRestorer:
             up = load_model(upsampler, device=device)
         parse_net = None
         if parser == "auto" and is_cached(get_card("parsenet")):
-            try:  # an optional refinement: a bad cached file must not stop the restoration
+            try:  # an optional refinement: a bad cached file, whatever is wrong with it, never stops a restoration
                 parse_net = load_model("parsenet", device=device)
-            except (RuntimeError, ValueError, KeyError) as exc:
-                log.warning("not using the cached parsenet (template mask instead): %s", exc)
+            except Exception as exc:
+                log.warning("not using the cached parsenet (the face-region mask instead): %s", exc)
         elif parser not in (None, "auto"):
             parse_net = load_model(parser, device=device)
         restorer = cls(

@@ -60,10 +60,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from ..hub import get_card, resolve_file
+    from ..hub import forget_digest, get_card, load_model, resolve_file
 
     for name in args.names:
-        path = resolve_file(get_card(name), suggest_download=False)
+        card = get_card(name)
+        if args.refresh and forget_digest(card):
+            print(f"{name}: forgot the recorded sha256; the file is checked again by loading it", file=sys.stderr)
+        path = resolve_file(card, suggest_download=False)
+        load_model(name)  # a file is trusted (its digest recorded) only once it loads
         print(f"{name}: {path}")
     return 0
 
@@ -529,6 +533,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
     p = sub.add_parser("download", help="fetch checkpoints from the Hub into the local cache")
     p.add_argument("names", nargs="+", help="model names from `gfr models`")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="forget the sha256 recorded for a file without a published one, then check the file again",
+    )
     p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("export-onnx", help="export a restorer or the upsampler to ONNX, checked, with its parity")
