@@ -6,22 +6,37 @@ Thin by design: the layout lives in ``demo/``; models load lazily on first use.
 from __future__ import annotations
 
 import os
+import re
+import signal
+import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
+def _upload_limit() -> str:
+    """``GFR_MAX_UPLOAD`` (default 25mb), checked: a size such as ``25mb``, ``500kb`` or ``1gb``."""
+    value = os.environ.get("GFR_MAX_UPLOAD", "25mb").strip()
+    if not re.fullmatch(r"(?i)\d+(\.\d+)?\s*(b|kb|mb|gb)", value):
+        sys.exit(f"gfr app: GFR_MAX_UPLOAD must be a size such as 25mb, 500kb or 1gb, got {value!r}")
+    return value
+
+
 def main() -> None:
+    upload_limit = _upload_limit()  # before anything heavy: a bad setting is one line
+
     from demo import build_demo
     from gfr_core.restore import reuse_freed_memory
 
     reuse_freed_memory()  # before Gradio's worker threads exist, so that they share the reused heap
+    # SIGTERM (a Space stopping, `kill`) exits like Ctrl-C does: the exit handlers remove the results folder
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     demo = build_demo()
     demo.queue(default_concurrency_limit=2, max_size=32).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        max_file_size=os.environ.get("GFR_MAX_UPLOAD", "25mb"),
+        max_file_size=upload_limit,
         show_error=True,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -34,7 +35,7 @@ from gfr_core import analysis as an
 from gfr_core import evaluate as ev
 from gfr_core.face import align_face, detect_faces
 from gfr_core.hub import DEFAULT_MODEL, ChecksumError, UnsafeCheckpointError
-from gfr_core.io.image import OutputTooLargeError, check_output_size
+from gfr_core.io.image import OutputTooLargeError, check_output_size, peek_image
 
 __all__ = [
     "BACKENDS",
@@ -82,10 +83,25 @@ MAX_SEED = 2**31 - 1
 
 def max_output_pixels() -> int:
     """The output limit in force (``GFR_MAX_OUTPUT_PIXELS`` or :data:`DEFAULT_MAX_OUTPUT_PIXELS`)."""
+    raw = os.environ.get("GFR_MAX_OUTPUT_PIXELS", str(DEFAULT_MAX_OUTPUT_PIXELS))
     try:
-        return int(float(os.environ.get("GFR_MAX_OUTPUT_PIXELS", DEFAULT_MAX_OUTPUT_PIXELS)))
+        value = float(raw)
     except ValueError:
-        raise gr.Error(f"GFR_MAX_OUTPUT_PIXELS must be a number, got {os.environ['GFR_MAX_OUTPUT_PIXELS']!r}") from None
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise gr.Error(f"GFR_MAX_OUTPUT_PIXELS must be a positive number of pixels (e.g. 36000000), got {raw!r}")
+    return int(value)
+
+
+def _number(value, what: str, lo: float, hi: float) -> float:
+    """A number from a control, in [lo, hi], or a gr.Error that names the control and the range."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        f = math.nan
+    if not (math.isfinite(f) and lo <= f <= hi):
+        raise gr.Error(f"{what} must be a number from {lo:g} to {hi:g}, got {value!r}.")
+    return f
 
 
 def _seed(value, what: str = "seed") -> int:
@@ -176,6 +192,14 @@ def _overlay(rgb: np.ndarray, faces) -> np.ndarray:
     return img
 
 
+def _check_output(w: int, h: int, upscale: float, path: str) -> None:
+    """Before any work: the app's output limit is strict (memory is shared by every user)."""
+    try:
+        check_output_size(w, h, upscale, max_pixels=max_output_pixels(), name=Path(path).name)
+    except OutputTooLargeError as exc:
+        raise gr.Error(str(exc)) from None
+
+
 def restore_photo(
     path, model, fidelity, upscale, only_center, aligned, upsample=False, backend="torch", progress=gr.Progress()
 ):
@@ -187,13 +211,13 @@ def restore_photo(
     """
     if backend not in BACKENDS:
         raise gr.Error(f"Backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+    upscale, fidelity = _number(upscale, "Upscale", 1, 8), _number(fidelity, "Fidelity", 0, 1)
     progress(0.05, desc="reading the photo")
+    head = peek_image(path) if path else None
+    if head is not None:  # the header first: a photo refused for its output size is never decoded
+        _check_output(head[0], head[1], upscale, path)
     img = _read_upload(path)
-    h, w = img.rgb.shape[:2]
-    try:  # before any work: the app's output limit is strict (memory is shared by every user)
-        check_output_size(w, h, float(upscale), max_pixels=max_output_pixels(), name=Path(path).name)
-    except OutputTooLargeError as exc:
-        raise gr.Error(str(exc)) from None
+    _check_output(img.rgb.shape[1], img.rgb.shape[0], upscale, path)
     loading = f"loading {model}" + (" and Real-ESRGAN" if upsample else "")
     progress(0.2, desc=loading + (" (exported to ONNX on first use)" if backend == "onnxruntime" else ""))
     restorer = get_restorer(model, "realesrgan" if upsample else None, backend)

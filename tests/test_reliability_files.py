@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 
+import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
@@ -139,3 +140,11 @@ def test_a_gfr_output_named_explicitly_is_restored_again(tmp_path, model):
     assert is_gfr_output(src)
     assert main(["restore", str(src), "-o", str(tmp_path / "again"), "--model", model]) == 0
     assert read_image(tmp_path / "again" / "restored.png").rgb.shape == (64, 64, 3)
+
+
+def test_a_40000x4_strip_is_only_upscaled(tmp_path, model, capsys):
+    """#37 item 3: cv2 used to fail ('inv_scale_x > 0') shrinking the strip for the detector."""
+    Image.fromarray(np.full((4, 40000, 3), 128, np.uint8)).save(tmp_path / "strip.png")
+    assert main(["restore", str(tmp_path / "strip.png"), "-o", str(tmp_path / "out"), "--model", model]) == 0
+    assert "no face found: the photo was only upscaled" in capsys.readouterr().err
+    assert read_image(tmp_path / "out" / "strip.png").rgb.shape == (8, 80000, 3)

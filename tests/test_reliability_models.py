@@ -1,22 +1,26 @@
 """Reliability, round two (issue #37): bad model files and a bad cache get one right line. Each test fails on
 the code before it: items 7 (config values in a file's metadata are bounded), 8 (a corrupt optional
-parser is skipped), 12 (random bytes are not "a pickle that needs code"; a wrong architecture in the
-metadata says so) and 15 (NaN weights are refused).
+parser is skipped), 10 and 14 (a damaged or replaced ONNX export is exported again), 11 (an unwritable
+ONNX cache), 12 (random bytes are not "a pickle that needs code"; a wrong architecture in the metadata
+says so) and 15 (NaN weights are refused).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from gfr_core import FaceRestorer, load_model
-from gfr_core.hub import ChecksumError, get_card, local_path
+from gfr_core import FaceRestorer, load_model, read_image
+from gfr_core.hub import ChecksumError, ModelUnavailableError, get_card, local_path, sha256_file
 from helpers import tiny_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rewrite(src, dst, *, metadata=None, tensors=None):
@@ -87,3 +91,38 @@ def test_a_corrupt_cached_parser_is_skipped_with_one_warning(tmp_path, monkeypat
     with caplog.at_level(logging.WARNING):
         r = FaceRestorer.from_pretrained("embedded")  # the parser is optional: the restorer still loads
     assert r.parser is None and "not using the cached parsenet" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_damaged_or_replaced_onnx_export_is_exported_again(tmp_path, monkeypatch, caplog):
+    """#37 items 10 and 14: the cached export is checked against its own recorded sha256."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    monkeypatch.setenv("GFR_CACHE", str(tmp_path))
+    photo = np.asarray(read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "obama.jpg").rgb[::8, ::8])
+    ref = FaceRestorer.from_pretrained("embedded", backend="onnxruntime")(photo, upscale=1).image
+    (path,) = (tmp_path / "onnx").glob("*.onnx")
+    assert path.with_name(path.name + ".sha256").read_text().strip() == sha256_file(path)
+
+    graph = onnx.load(str(path))  # a valid graph that computes something else, its metadata kept
+    init = graph.graph.initializer[0]
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 3, init.name))
+    onnx.save(graph, str(path))
+    path_bytes = path.read_bytes()
+    with caplog.at_level(logging.WARNING):
+        out = FaceRestorer.from_pretrained("embedded", backend="onnxruntime")(photo, upscale=1).image
+    assert "does not match its recorded sha256" in caplog.text and path.read_bytes() != path_bytes
+    assert np.abs(out.astype(int) - ref).max() <= 1
+
+    path.write_bytes(path.read_bytes()[:1000])  # truncated
+    out = FaceRestorer.from_pretrained("embedded", backend="onnxruntime")(photo, upscale=1).image
+    assert np.abs(out.astype(int) - ref).max() <= 1
+
+
+def test_an_unwritable_onnx_cache_is_one_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("GFR_CACHE", str(tmp_path / "file" / "cache"))
+    with pytest.raises(ModelUnavailableError, match="cannot write the ONNX export .*set GFR_CACHE to a writable"):
+        FaceRestorer.from_pretrained("embedded", backend="onnxruntime")

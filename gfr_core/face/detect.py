@@ -113,12 +113,11 @@ def detect_faces(
         raise ValueError(f"image must be (H,W,3) uint8 RGB, got {image.shape} {image.dtype}")
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
-    small = (
-        image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    )
+    sw, sh = round(w * scale), round(h * scale)
+    if min(sw, sh) < max(12, min_face_size * scale):
+        return []  # smaller than the smallest face the detector can see (a 40000x4 strip: nothing to resize)
+    small = image if scale == 1.0 else cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
     sx, sy = w / small.shape[1], h / small.shape[0]
-    if min(small.shape[:2]) < max(12, min_face_size * scale):
-        return []  # smaller than the smallest face the detector can see
     if isinstance(detector, str):
         found = DETECTORS[detector](small, device=device, min_face_size=max(8.0, min_face_size * scale))
     else:

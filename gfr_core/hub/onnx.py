@@ -172,14 +172,39 @@ def export_onnx(name_or_path: str | Path, path: str | Path, *, model: nn.Module 
 
 
 def onnx_file(name_or_path: str | Path) -> Path:
-    """The cached ``.onnx`` of a model, keyed by its checkpoint's sha256; exported on first use."""
+    """The cached ``.onnx`` of a model, keyed by its checkpoint's sha256; exported on first use.
+
+    The export's own sha256 is recorded beside it (``<file>.sha256``): a cached export that is truncated,
+    damaged or replaced (a valid graph computing something else) no longer matches, and is exported again.
+    """
     digest = source_digest(name_or_path)
     card = model_card(name_or_path)
     stem = card.name if card is not None else Path(name_or_path).stem
     path = download_dir() / "onnx" / f"{stem}-{digest[:16]}.onnx"
-    if not path.is_file():
+    record = path.with_name(path.name + ".sha256")
+    if path.is_file():
+        try:
+            expected = record.read_text().strip()
+        except OSError:
+            expected = None
+        if expected == sha256_file(path):
+            return path
+        log.warning("the cached ONNX export %s does not match its recorded sha256; exporting it again", path)
+    else:
         log.warning("exporting %s to ONNX once (%s)", stem, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in (path, record):
+            stale.unlink(missing_ok=True)
         export_onnx(name_or_path, path)
+        tmp = record.with_name(f".{record.name}.{os.getpid()}")
+        tmp.write_text(sha256_file(path) + "\n")
+        os.replace(tmp, record)
+    except OSError as exc:
+        raise ModelUnavailableError(
+            f"cannot write the ONNX export {path} ({exc.strerror or exc}); set GFR_CACHE to a writable folder, "
+            "or use the PyTorch backend"
+        ) from None
     return path
 
 

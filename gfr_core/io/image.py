@@ -30,6 +30,7 @@ __all__ = [
     "SOFTWARE",
     "TEMP_PREFIX",
     "is_gfr_output",
+    "peek_image",
     "remove_stale_temp_files",
     "IMAGE_SUFFIXES",
     "ImageInputError",
@@ -208,6 +209,25 @@ def read_image(source: str | Path | bytes, *, name: str | None = None) -> Loaded
         raise ImageInputError(
             f"{label}: the file is truncated or corrupt ({msg}); re-export or re-download it"
         ) from None
+
+
+def peek_image(source: str | Path) -> tuple[int, int, str | None] | None:
+    """(width, height, PIL format) of an image file as it will be decoded (EXIF rotation applied), from its
+    header alone; None when the header cannot be read (:func:`read_image` then says why)."""
+    try:
+        with Image.open(source) as im:
+            w, h = im.size
+            if im.format == "PNG":  # its getexif() decodes the pixels to find a late eXIf chunk: the early one only
+                exif = Image.Exif()
+                if isinstance(im.info.get("exif"), bytes):
+                    exif.load(im.info["exif"])
+            else:
+                exif = im.getexif()
+            if exif.get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees on display
+                w, h = h, w
+            return w, h, im.format
+    except Exception:  # any header PIL cannot read: reported by read_image, with the right words
+        return None
 
 
 def _samples_to_uint8(arr: np.ndarray, mode: str, label: str) -> tuple[np.ndarray, str | None]:

@@ -215,7 +215,14 @@ def _unique(dst: Path, src: Path, planned: dict[Path, Path]) -> Path:
 def _cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..io.image import ImageInputError, check_output_size, read_image, remove_stale_temp_files, write_image
+    from ..io.image import (
+        ImageInputError,
+        check_output_size,
+        peek_image,
+        read_image,
+        remove_stale_temp_files,
+        write_image,
+    )
     from ..restore import FaceRestorer, InferenceSettings
 
     if not 0 <= args.fidelity <= 1:
@@ -271,9 +278,14 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     failures = 0
     # output -> the input it belongs to, in this run; the inputs themselves are taken (never written)
     planned: dict[Path, Path] = dict.fromkeys(input_files, _INPUT)
+    max_output = int(args.max_output_megapixels * 1e6)
     bar = tqdm(inputs, unit="img", disable=len(inputs) < 2 or args.quiet, file=sys.stderr)
     for src, rel in bar:
         try:
+            head = peek_image(src)
+            if head is not None:  # from the header, before decoding: a refused photo is never decoded
+                ext = args.ext if args.ext != "auto" else _EXT_BY_FORMAT.get(head[2] or "", ".png")
+                check_output_size(*head[:2], args.upscale, max_pixels=max_output, suffix=ext, name=str(src))
             img = read_image(src)
             ext = args.ext if args.ext != "auto" else _EXT_BY_FORMAT.get(img.format or "", ".png")
             if ext in (".jpg",) and img.alpha is not None:
@@ -282,7 +294,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
                 img.rgb.shape[1],
                 img.rgb.shape[0],
                 args.upscale,
-                max_pixels=int(args.max_output_megapixels * 1e6),
+                max_pixels=max_output,
                 suffix=ext,
                 name=str(src),
             )
