@@ -215,7 +215,7 @@ def restore_photo(
     progress(0.05, desc="reading the photo")
     head = peek_image(path) if path else None
     if head is not None:  # the header first: a photo refused for its output size is never decoded
-        _check_output(head[0], head[1], upscale, path)
+        _check_output(head.width, head.height, upscale, path)
     img = _read_upload(path)
     _check_output(img.rgb.shape[1], img.rgb.shape[0], upscale, path)
     loading = f"loading {model}" + (" and Real-ESRGAN" if upsample else "")

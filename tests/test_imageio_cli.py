@@ -131,8 +131,9 @@ def test_cli_restore_keeps_going_and_reports(tmp_path, capsys):
     two = Image.open(tmp_path / "out" / "sub" / "two.png")
     assert two.size == (60, 60) and two.mode == "RGBA"
     assert not list((tmp_path / "out").rglob(".gfr-*"))
-    # a second run does not overwrite earlier outputs unless asked
-    assert main(["restore", str(tmp_path / "in" / "one.jpg"), "-o", str(tmp_path / "out"), "--model", str(model)]) == 1
+    # a second run does not overwrite earlier outputs unless asked: refused before any work (issue #34 item 10)
+    assert main(["restore", str(tmp_path / "in" / "one.jpg"), "-o", str(tmp_path / "out"), "--model", str(model)]) == 2
+    assert "1 of 1 output(s) already exist" in capsys.readouterr().err
     assert (
         main(
             [

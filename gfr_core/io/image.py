@@ -18,6 +18,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -30,6 +31,7 @@ __all__ = [
     "SOFTWARE",
     "TEMP_PREFIX",
     "is_gfr_output",
+    "ImageHeader",
     "peek_image",
     "remove_stale_temp_files",
     "IMAGE_SUFFIXES",
@@ -211,9 +213,18 @@ def read_image(source: str | Path | bytes, *, name: str | None = None) -> Loaded
         ) from None
 
 
-def peek_image(source: str | Path) -> tuple[int, int, str | None] | None:
-    """(width, height, PIL format) of an image file as it will be decoded (EXIF rotation applied), from its
-    header alone; None when the header cannot be read (:func:`read_image` then says why)."""
+class ImageHeader(NamedTuple):
+    """What an image file's header says (:func:`peek_image`)."""
+
+    width: int  # as decoded: EXIF rotation applied
+    height: int
+    format: str | None  # PIL format name ('PNG', 'JPEG', ...)
+    alpha: bool  # the file has an alpha channel or a transparent colour
+
+
+def peek_image(source: str | Path) -> ImageHeader | None:
+    """What an image file holds, from its header alone (no pixels decoded); None when the header cannot be
+    read (:func:`read_image` then says why)."""
     try:
         with Image.open(source) as im:
             w, h = im.size
@@ -225,7 +236,8 @@ def peek_image(source: str | Path) -> tuple[int, int, str | None] | None:
                 exif = im.getexif()
             if exif.get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees on display
                 w, h = h, w
-            return w, h, im.format
+            alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+            return ImageHeader(w, h, im.format, alpha)
     except Exception:  # any header PIL cannot read: reported by read_image, with the right words
         return None
 

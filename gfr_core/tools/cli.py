@@ -8,16 +8,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..hub.registry import BEST_MODEL, DEFAULT_MODEL
-from ..io.image import IMAGE_SUFFIXES
+from .. import __version__
+from ..hub.registry import DEFAULT_MODEL
+from .restore_cli import UserError, add_restore_parser, collect_inputs
 
 __all__ = ["main"]
 
 log = logging.getLogger(__name__)
-
-
-class UserError(Exception):
-    """An error caused by the user's input; printed as one line, exit code 2."""
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -101,251 +98,6 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0 if diff <= 1e-4 else 1
 
 
-def _positive_megapixels(text: str) -> float:
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"give a positive number of megapixels (e.g. 100), got {text!r}")
-    return value
-
-
-def _check_output_folder(outdir: Path) -> None:
-    """Refuse, before any work, an output folder that cannot be written (created here if missing)."""
-    import os
-    import tempfile
-
-    parent = next((q for q in [outdir, *outdir.absolute().parents] if q.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise UserError(f"-o {outdir}: {parent} is a file, not a folder; give a folder for the outputs")
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".gfr-probe-", dir=outdir)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UserError(
-            f"-o {outdir} cannot be written ({exc.strerror or exc}); choose a folder you can write to"
-        ) from None
-
-
-def _os_error(src: Path, exc: OSError) -> str:
-    """One line for a file that could not be written, with what to do."""
-    import errno
-
-    what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-    advice = {
-        errno.ENAMETOOLONG: "shorten the input's file name or the -o path",
-        errno.ENOSPC: "free some disk space; the outputs written so far are complete",
-        errno.EDQUOT: "free some space within your quota; the outputs written so far are complete",
-        errno.EACCES: "choose an output folder you can write to",
-        errno.EROFS: "choose an output folder on a writable disk",
-    }.get(exc.errno, "nothing was left half-written")
-    return f"{src}: cannot write the result ({what}); {advice}"
-
-
-_EXT_BY_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
-
-
-def _collect_inputs(paths: list[str], *, exclude: Path | None = None) -> list[tuple[Path, Path]]:
-    """(file, path relative to its input root) for every image file named or found under a folder, each file
-    once. Found in a folder (not named), gfr's own outputs are skipped: files under ``exclude`` (the output
-    folder) and files carrying gfr's EXIF tag (:func:`gfr_core.io.image.is_gfr_output`)."""
-    from ..io.image import is_gfr_output
-
-    found: list[tuple[Path, Path]] = []
-    seen: set[Path] = set()
-    skip = exclude.resolve() if exclude is not None else None
-    skipped = 0
-
-    def add(f: Path, rel: Path, below: Path | None = None) -> None:
-        """``below``: the folder ``f`` was found in (None: named on the command line)."""
-        nonlocal skipped
-        key = f.resolve()
-        if key in seen:
-            return
-        seen.add(key)
-        # -o inside the scanned folder: what lies under it is output (-o the folder itself: the tag decides)
-        in_output = skip is not None and below is not None and skip != below and key.is_relative_to(skip)
-        if below is not None and (in_output or is_gfr_output(f)):
-            skipped += 1
-            return
-        found.append((f, rel))
-
-    for p in map(Path, paths):
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
-                    add(f, f.relative_to(p), p.resolve())
-        elif p.exists():
-            add(p, Path(p.name))
-        else:
-            raise UserError(f"{p}: no such file or folder")
-    if skipped:
-        log.warning("skipped %d file(s) that gfr wrote itself (name a file to restore it again)", skipped)
-    if not found:
-        raise UserError(f"no images found in {' '.join(paths)} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    return found
-
-
-_INPUT = Path("<input>")  # owner of the input files' own names in _unique
-
-
-def _unique(dst: Path, src: Path, planned: dict[Path, Path]) -> Path:
-    """``dst``, or, when it is an input or another input of this run already maps to it (``x.jpg`` and
-    ``x.jpeg``), the same name with the input's own suffix added (``x-jpeg.jpg``), then a counter."""
-    key = dst.resolve()
-    if planned.get(key, src) != src:
-        tag = src.suffix.lstrip(".").lower() or "file"
-        n, cand = 1, dst.with_name(f"{dst.stem}-{tag}{dst.suffix}")
-        while planned.get(cand.resolve(), src) != src:
-            n += 1
-            cand = dst.with_name(f"{dst.stem}-{tag}{n}{dst.suffix}")
-        owner = planned[key]
-        why = "is an input file" if owner == _INPUT else f"is already the output of {owner}"
-        log.warning("%s: %s %s; writing %s instead", src, dst, why, cand)
-        dst, key = cand, cand.resolve()
-    planned[key] = src
-    return dst
-
-
-def _cmd_restore(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..io.image import (
-        ImageInputError,
-        check_output_size,
-        peek_image,
-        read_image,
-        remove_stale_temp_files,
-        write_image,
-    )
-    from ..restore import FaceRestorer, InferenceSettings
-
-    if not 0 <= args.fidelity <= 1:
-        raise UserError(f"--fidelity must be in [0, 1], got {args.fidelity}")
-    if not 1 <= args.upscale <= 8:
-        raise UserError(f"--upscale must be between 1 and 8, got {args.upscale}")
-    outdir = Path(args.output)
-    inputs = _collect_inputs(args.inputs, exclude=outdir)  # never gfr's own earlier outputs
-    if outdir.exists() and not outdir.is_dir():
-        raise UserError(f"-o {outdir} is a file, not a folder; give a folder for the outputs")
-    _check_output_folder(outdir)
-    swept: set[Path] = set()
-
-    def sweep(folder: Path) -> None:  # what a killed earlier run left half-written in a folder written to now
-        if folder not in swept:
-            swept.add(folder)
-            remove_stale_temp_files(folder)
-
-    input_files = {f.resolve() for f, _ in inputs}
-    settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
-    chosen = args.model is None
-    if chosen:
-        from ..hub import default_restorer
-
-        args.model, why = default_restorer()
-        print(f"gfr: {why}", file=sys.stderr)
-    want_up = "realesrgan" in (args.bg_upsampler, args.face_upsampler)
-
-    def load(name: str) -> FaceRestorer:
-        return FaceRestorer.from_pretrained(
-            name,
-            device=args.device,
-            detector=args.detector,
-            settings=settings,
-            upsampler="realesrgan" if want_up else None,
-            parser=None if args.face_parser == "none" else args.face_parser,
-            backend=args.backend,
-        )
-
-    from ..hub import ChecksumError, ModelUnavailableError
-
-    try:
-        restorer = load(args.model)
-    except (ModelUnavailableError, ChecksumError) as exc:
-        if not chosen or args.model == DEFAULT_MODEL:
-            raise
-        # the default was a guess from a probe: say why it failed, then use the offline model
-        print(
-            f"gfr: could not get {args.model} ({exc}); using the embedded 64 px model '{DEFAULT_MODEL}'",
-            file=sys.stderr,
-        )
-        restorer = load(DEFAULT_MODEL)
-    failures = 0
-    # output -> the input it belongs to, in this run; the inputs themselves are taken (never written)
-    planned: dict[Path, Path] = dict.fromkeys(input_files, _INPUT)
-    max_output = int(args.max_output_megapixels * 1e6)
-    bar = tqdm(inputs, unit="img", disable=len(inputs) < 2 or args.quiet, file=sys.stderr)
-    for src, rel in bar:
-        try:
-            head = peek_image(src)
-            if head is not None:  # from the header, before decoding: a refused photo is never decoded
-                ext = args.ext if args.ext != "auto" else _EXT_BY_FORMAT.get(head[2] or "", ".png")
-                check_output_size(*head[:2], args.upscale, max_pixels=max_output, suffix=ext, name=str(src))
-            img = read_image(src)
-            ext = args.ext if args.ext != "auto" else _EXT_BY_FORMAT.get(img.format or "", ".png")
-            if ext in (".jpg",) and img.alpha is not None:
-                ext = ".png"  # keep the alpha channel
-            check_output_size(
-                img.rgb.shape[1],
-                img.rgb.shape[0],
-                args.upscale,
-                max_pixels=max_output,
-                suffix=ext,
-                name=str(src),
-            )
-            dst = _unique((outdir / rel).with_suffix(ext), src, planned)
-            if dst.resolve() in input_files:
-                raise UserError(f"{dst} is an input file; choose another output folder")
-            tiles = tqdm(desc=f"{rel} upsampler", unit="tile", disable=args.quiet or not want_up, file=sys.stderr)
-
-            def progress(done: int, total: int, tiles=tiles) -> None:
-                tiles.total = total
-                tiles.n = done
-                tiles.refresh()
-
-            try:
-                res = restorer(
-                    img,
-                    upscale=args.upscale,
-                    fidelity=args.fidelity,
-                    only_center_face=args.only_center_face,
-                    aligned=args.aligned,
-                    background="upsampler" if args.bg_upsampler == "realesrgan" else "bicubic",
-                    face_detail=args.face_upsampler == "realesrgan",
-                    progress=progress,
-                )
-            finally:
-                tiles.close()
-            sweep(dst.parent)
-            write_image(dst, res.image, overwrite=args.overwrite, exif=img.exif, icc_profile=img.icc_profile)
-            if args.save_faces:
-                stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
-                for i, face in enumerate(res.faces):
-                    for kind, pixels in (("input", face.aligned), ("restored", face.restored)):
-                        path = _unique(stem.parent / f"{stem.name}_{i:02d}_{kind}.png", src, planned)  # never an input
-                        sweep(path.parent)
-                        write_image(path, pixels, overwrite=args.overwrite)
-            note = "; ".join(res.messages)
-            log_line = f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
-            if not args.quiet:
-                tqdm.write(log_line, file=sys.stderr)
-        except (ImageInputError, UserError, FileExistsError, ValueError) as exc:
-            failures += 1
-            tqdm.write(f"gfr: error: {exc}", file=sys.stderr)
-        except OSError as exc:  # a name too long, a full disk: this file fails, the next one is tried
-            failures += 1
-            tqdm.write(f"gfr: error: {_os_error(src, exc)}", file=sys.stderr)
-    if failures:
-        print(f"gfr: {failures} of {len(inputs)} file(s) failed", file=sys.stderr)
-        return 1
-    return 0
-
-
 def _dataclass_args(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
     """Expose a config dataclass's fields as --options (defaults and comments from the dataclass)."""
     import dataclasses
@@ -398,7 +150,7 @@ def _cmd_eval_photos(args: argparse.Namespace) -> int:
     from ..metrics import photo
     from ..restore import FaceRestorer
 
-    inputs = _collect_inputs(args.photos)
+    inputs = collect_inputs(args.photos)
     upsampler = None if args.face_upsampler == "none" else args.face_upsampler
     restorer = FaceRestorer.from_pretrained(args.model, device=args.device, upsampler=upsampler)
     if args.oracle:
@@ -537,6 +289,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gfr", description="GAN-prior face restoration.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"gfr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("models", help="list registered models (task, resolution, size, cached, source, license)")
     p.add_argument(
@@ -565,72 +318,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_export_onnx)
 
-    p = sub.add_parser("restore", help="restore every face in photos (files and folders)")
-    p.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
-    p.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
-    p.add_argument(
-        "--model",
-        default=None,
-        help=f"model name or checkpoint path (default: {BEST_MODEL} when cached or reachable, else {DEFAULT_MODEL})",
-    )
-    p.add_argument("--upscale", type=float, default=2, help="output size / input size, 1-8 (default 2)")
-    p.add_argument(
-        "--fidelity",
-        type=float,
-        default=0.0,
-        help="0 = full restoration (default), 1 = the input upscaled, no face changed; linear in between",
-    )
-    p.add_argument("--only-center-face", action="store_true", help="restore only the most central face")
-    p.add_argument("--aligned", action="store_true", help="inputs are aligned face crops (skip detection)")
-    p.add_argument("--save-faces", action="store_true", help="also write each aligned input and restored crop")
-    p.add_argument(
-        "--ext", choices=["auto", ".png", ".jpg", "png", "jpg"], default="auto", help="output format (auto: as input)"
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
-    p.add_argument(
-        "--max-output-megapixels",
-        type=_positive_megapixels,
-        default=100.0,
-        help="refuse, before any work, a photo whose output would be larger (default 100)",
-    )
-    p.add_argument(
-        "--detector",
-        choices=["mtcnn", "retinaface"],
-        default="mtcnn",
-        help="face detector: mtcnn (offline) or retinaface (RetinaFace-R50 from the Hub, as GFPGAN)",
-    )
-    p.add_argument(
-        "--bg-upsampler",
-        choices=["none", "realesrgan"],
-        default="none",
-        help="upscale the background with Real-ESRGAN x4plus, tiled (default none: bicubic; ~5 min per input MP on 2 CPU cores)",
-    )
-    p.add_argument(
-        "--face-upsampler",
-        choices=["none", "realesrgan"],
-        default="none",
-        help="take face detail above the restorer's resolution from Real-ESRGAN (default none: from the bicubic upscale)",
-    )
-    p.add_argument(
-        "--face-parser",
-        choices=["auto", "none", "parsenet"],
-        default="auto",
-        help="blend mask from face parsing (auto: ParseNet when its file is cached; none: the template mask)",
-    )
-    p.add_argument(
-        "--backend",
-        choices=["torch", "onnxruntime"],
-        default="torch",
-        help="run the restorer with PyTorch or ONNX Runtime (exported once per checkpoint and cached)",
-    )
-    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    p.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile the model: ~1.1x faster per 512 px face on CPU after 4-5 min of compilation (many photos)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=_cmd_restore)
+    add_restore_parser(sub)
 
     p = sub.add_parser("eval", help="degrade faces with a fixed seed, restore, report PSNR / SSIM / LMD vs baselines")
     p.add_argument("--model", default=DEFAULT_MODEL, help="restorer name or checkpoint")
@@ -768,8 +456,6 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     args = _build_parser().parse_args(argv)
-    if getattr(args, "ext", "auto") in ("png", "jpg"):
-        args.ext = "." + args.ext
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -1,0 +1,383 @@
+"""``gfr restore``: photos and folders in, restored photos out, never losing a file.
+
+Every output name is planned from the inputs' headers before any model is loaded: an output that exists
+stops the run at once (or is skipped with ``--skip-existing``), and a photo refused for its size is never
+decoded. The pipeline itself is :class:`gfr_core.restore.FaceRestorer`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..hub.registry import BEST_MODEL, DEFAULT_MODEL
+from ..io.image import IMAGE_SUFFIXES
+
+__all__ = ["UserError", "add_restore_parser", "collect_inputs", "default_output"]
+
+log = logging.getLogger(__name__)
+
+
+class UserError(Exception):
+    """An error caused by the user's input; printed as one line, exit code 2."""
+
+
+def _positive_megapixels(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"give a positive number of megapixels (e.g. 100), got {text!r}")
+    return value
+
+
+def _check_output_folder(outdir: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be written (created here if missing)."""
+    import os
+    import tempfile
+
+    parent = next((q for q in [outdir, *outdir.absolute().parents] if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"-o {outdir}: {parent} is a file, not a folder; give a folder for the outputs")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".gfr-probe-", dir=outdir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(
+            f"-o {outdir} cannot be written ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
+
+
+def _os_error(src: Path, exc: OSError) -> str:
+    """One line for a file that could not be written, with what to do."""
+    import errno
+
+    what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    advice = {
+        errno.ENAMETOOLONG: "shorten the input's file name or the -o path",
+        errno.ENOSPC: "free some disk space; the outputs written so far are complete",
+        errno.EDQUOT: "free some space within your quota; the outputs written so far are complete",
+        errno.EACCES: "choose an output folder you can write to",
+        errno.EROFS: "choose an output folder on a writable disk",
+    }.get(exc.errno, "nothing was left half-written")
+    return f"{src}: cannot write the result ({what}); {advice}"
+
+
+_EXT_BY_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+
+
+def collect_inputs(paths: list[str], *, exclude: Path | None = None) -> list[tuple[Path, Path]]:
+    """(file, path relative to its input root) for every image file named or found under a folder, each file
+    once. Found in a folder (not named), gfr's own outputs are skipped: files under ``exclude`` (the output
+    folder) and files carrying gfr's EXIF tag (:func:`gfr_core.io.image.is_gfr_output`)."""
+    from ..io.image import is_gfr_output
+
+    found: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+    skip = exclude.resolve() if exclude is not None else None
+    skipped = 0
+
+    def add(f: Path, rel: Path, below: Path | None = None) -> None:
+        """``below``: the folder ``f`` was found in (None: named on the command line)."""
+        nonlocal skipped
+        key = f.resolve()
+        if key in seen:
+            return
+        seen.add(key)
+        # -o inside the scanned folder: what lies under it is output (-o the folder itself: the tag decides)
+        in_output = skip is not None and below is not None and skip != below and key.is_relative_to(skip)
+        if below is not None and (in_output or is_gfr_output(f)):
+            skipped += 1
+            return
+        found.append((f, rel))
+
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+                    add(f, f.relative_to(p), p.resolve())
+        elif p.exists():
+            add(p, Path(p.name))
+        else:
+            raise UserError(f"{p}: no such file or folder")
+    if skipped:
+        log.warning("skipped %d file(s) that gfr wrote itself (name a file to restore it again)", skipped)
+    if not found:
+        raise UserError(f"no images found in {' '.join(paths)} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+_INPUT = Path("<input>")  # owner of the input files' own names in _unique
+
+
+def _unique(dst: Path, src: Path, planned: dict[Path, Path]) -> Path:
+    """``dst``, or, when it is an input or another input of this run already maps to it (``x.jpg`` and
+    ``x.jpeg``), the same name with the input's own suffix added (``x-jpeg.jpg``), then a counter."""
+    key = dst.resolve()
+    if planned.get(key, src) != src:
+        tag = src.suffix.lstrip(".").lower() or "file"
+        n, cand = 1, dst.with_name(f"{dst.stem}-{tag}{dst.suffix}")
+        while planned.get(cand.resolve(), src) != src:
+            n += 1
+            cand = dst.with_name(f"{dst.stem}-{tag}{n}{dst.suffix}")
+        owner = planned[key]
+        why = "is an input file" if owner == _INPUT else f"is already the output of {owner}"
+        log.warning("%s: %s %s; writing %s instead", src, dst, why, cand)
+        dst, key = cand, cand.resolve()
+    planned[key] = src
+    return dst
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One input and the output it is going to."""
+
+    src: Path
+    rel: Path  # its path below its input root
+    dst: Path
+    ext: str
+    size: tuple[int, int] | None  # (width, height) from the header; None when it cannot be read
+
+
+def default_output(inputs: list[str]) -> Path:
+    """Where outputs go without ``-o``: ``<first input>-restored`` beside it (``photos/`` ->
+    ``photos-restored/``, ``a.jpg`` -> ``a-restored/``)."""
+    first = Path(inputs[0])
+    return first.with_name((first.name if first.is_dir() else first.stem) + "-restored")
+
+
+def _plan(inputs: list[tuple[Path, Path]], outdir: Path, ext_choice: str) -> list[_Job]:
+    """Every output name, from the inputs' headers, before any work (no photo is decoded here)."""
+    from ..io.image import peek_image
+
+    owner: dict[Path, Path] = dict.fromkeys((f.resolve() for f, _ in inputs), _INPUT)  # inputs are never written
+    jobs = []
+    for src, rel in inputs:
+        head = peek_image(src)
+        ext = ext_choice if ext_choice != "auto" else _EXT_BY_FORMAT.get(head.format if head else "", ".png")
+        if ext == ".jpg" and head is not None and head.alpha:
+            ext = ".png"  # keep the alpha channel
+        dst = _unique((outdir / rel).with_suffix(ext), src, owner)
+        jobs.append(_Job(src, rel, dst, ext, (head.width, head.height) if head else None))
+    return jobs
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..io.image import ImageInputError, check_output_size, read_image, remove_stale_temp_files, write_image
+    from ..restore import FaceRestorer, InferenceSettings
+
+    if not 0 <= args.fidelity <= 1:
+        raise UserError(f"--fidelity must be in [0, 1], got {args.fidelity}")
+    if not 1 <= args.upscale <= 8:
+        raise UserError(f"--upscale must be between 1 and 8, got {args.upscale}")
+    if args.output is None:
+        args.output = str(default_output(args.inputs))
+        print(f"gfr: writing to {args.output}/ (-o to choose another folder)", file=sys.stderr)
+    outdir = Path(args.output)
+    inputs = collect_inputs(args.inputs, exclude=outdir)  # never gfr's own earlier outputs
+    if outdir.exists() and not outdir.is_dir():
+        raise UserError(f"-o {outdir} is a file, not a folder; give a folder for the outputs")
+    _check_output_folder(outdir)
+    jobs = _plan(inputs, outdir, args.ext)
+    done = [j for j in jobs if j.dst.exists()]
+    if done and not args.overwrite:  # before the model loads: a rerun must not restore everything to fail
+        if not args.skip_existing:
+            raise UserError(
+                f"{len(done)} of {len(jobs)} output(s) already exist in {outdir} (first: {done[0].dst}); add "
+                "--skip-existing to restore only the missing ones, or --overwrite to replace them"
+            )
+        print(f"gfr: {len(done)} of {len(jobs)} already restored, skipped (--skip-existing)", file=sys.stderr)
+        jobs = [j for j in jobs if not j.dst.exists()]
+        if not jobs:
+            return 0
+    swept: set[Path] = set()
+
+    def sweep(folder: Path) -> None:  # what a killed earlier run left half-written in a folder written to now
+        if folder not in swept:
+            swept.add(folder)
+            remove_stale_temp_files(folder)
+
+    input_files = {f.resolve() for f, _ in inputs}
+    settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
+    chosen = args.model is None
+    if chosen:
+        from ..hub import default_restorer
+
+        args.model, why = default_restorer()
+        print(f"gfr: {why}", file=sys.stderr)
+    want_up = "realesrgan" in (args.bg_upsampler, args.face_upsampler)
+
+    def load(name: str) -> FaceRestorer:
+        return FaceRestorer.from_pretrained(
+            name,
+            device=args.device,
+            detector=args.detector,
+            settings=settings,
+            upsampler="realesrgan" if want_up else None,
+            parser=None if args.face_parser == "none" else args.face_parser,
+            backend=args.backend,
+        )
+
+    from ..hub import ChecksumError, ModelUnavailableError
+
+    try:
+        restorer = load(args.model)
+    except (ModelUnavailableError, ChecksumError) as exc:
+        if not chosen or args.model == DEFAULT_MODEL:
+            raise
+        # the default was a guess from a probe: say why it failed, then use the offline model
+        print(
+            f"gfr: could not get {args.model} ({exc}); using the embedded 64 px model '{DEFAULT_MODEL}'",
+            file=sys.stderr,
+        )
+        restorer = load(DEFAULT_MODEL)
+    failures = 0
+    # face crops' names join the plan: never an input, never another output of this run
+    owner: dict[Path, Path] = dict.fromkeys(input_files, _INPUT) | {j.dst.resolve(): j.src for j in jobs}
+    max_output = int(args.max_output_megapixels * 1e6)
+    bar = tqdm(jobs, unit="img", disable=len(jobs) < 2 or args.quiet, file=sys.stderr)
+    for job in bar:
+        src, rel, dst = job.src, job.rel, job.dst
+        try:
+            if job.size is not None:  # from the header, before decoding: a refused photo is never decoded
+                check_output_size(*job.size, args.upscale, max_pixels=max_output, suffix=job.ext, name=str(src))
+            img = read_image(src)
+            check_output_size(
+                img.rgb.shape[1], img.rgb.shape[0], args.upscale, max_pixels=max_output, suffix=job.ext, name=str(src)
+            )
+            tiles = tqdm(desc=f"{rel} upsampler", unit="tile", disable=args.quiet or not want_up, file=sys.stderr)
+
+            def progress(done: int, total: int, tiles=tiles) -> None:
+                tiles.total = total
+                tiles.n = done
+                tiles.refresh()
+
+            try:
+                res = restorer(
+                    img,
+                    upscale=args.upscale,
+                    fidelity=args.fidelity,
+                    only_center_face=args.only_center_face,
+                    aligned=args.aligned,
+                    background="upsampler" if args.bg_upsampler == "realesrgan" else "bicubic",
+                    face_detail=args.face_upsampler == "realesrgan",
+                    progress=progress,
+                )
+            finally:
+                tiles.close()
+            sweep(dst.parent)
+            write_image(dst, res.image, overwrite=args.overwrite, exif=img.exif, icc_profile=img.icc_profile)
+            if args.save_faces:
+                stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
+                for i, face in enumerate(res.faces):
+                    for kind, pixels in (("input", face.aligned), ("restored", face.restored)):
+                        path = _unique(stem.parent / f"{stem.name}_{i:02d}_{kind}.png", src, owner)  # never an input
+                        sweep(path.parent)
+                        write_image(path, pixels, overwrite=args.overwrite)
+            note = "; ".join(res.messages)
+            log_line = f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
+            if not args.quiet:
+                tqdm.write(log_line, file=sys.stderr)
+        except (ImageInputError, UserError, FileExistsError, ValueError) as exc:
+            failures += 1
+            tqdm.write(f"gfr: error: {exc}", file=sys.stderr)
+        except OSError as exc:  # a name too long, a full disk: this file fails, the next one is tried
+            failures += 1
+            tqdm.write(f"gfr: error: {_os_error(src, exc)}", file=sys.stderr)
+    if failures:
+        print(f"gfr: {failures} of {len(jobs)} file(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_restore_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``restore`` subcommand's options."""
+    p = sub.add_parser("restore", help="restore every face in photos (files and folders)")
+    p.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="output folder (default: <first input>-restored beside it); inputs are never written",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help=f"model name or checkpoint path (default: {BEST_MODEL} when cached or reachable, else {DEFAULT_MODEL})",
+    )
+    p.add_argument("--upscale", type=float, default=2, help="output size / input size, 1-8 (default 2)")
+    p.add_argument(
+        "--fidelity",
+        type=float,
+        default=0.0,
+        help="0 = full restoration (default), 1 = the input upscaled, no face changed; linear in between",
+    )
+    p.add_argument("--only-center-face", action="store_true", help="restore only the most central face")
+    p.add_argument("--aligned", action="store_true", help="inputs are aligned face crops (skip detection)")
+    p.add_argument("--save-faces", action="store_true", help="also write each aligned input and restored crop")
+    p.add_argument(
+        "--ext",
+        type=lambda v: v if v == "auto" else "." + v.lower().lstrip("."),
+        choices=["auto", ".png", ".jpg"],
+        metavar="{auto,png,jpg}",
+        default="auto",
+        help="output format (auto: as the input)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    p.add_argument(
+        "--skip-existing", action="store_true", help="restore only the inputs whose output is missing (resume a folder)"
+    )
+    p.add_argument(
+        "--max-output-megapixels",
+        type=_positive_megapixels,
+        default=100.0,
+        help="refuse, before any work, a photo whose output would be larger (default 100)",
+    )
+    p.add_argument(
+        "--detector",
+        choices=["mtcnn", "retinaface"],
+        default="mtcnn",
+        help="face detector: mtcnn (offline) or retinaface (RetinaFace-R50 from the Hub, as GFPGAN)",
+    )
+    p.add_argument(
+        "--bg-upsampler",
+        choices=["none", "realesrgan"],
+        default="none",
+        help="upscale the background with Real-ESRGAN x4plus, tiled (default none: bicubic; ~5 min per input MP on 2 CPU cores)",
+    )
+    p.add_argument(
+        "--face-upsampler",
+        choices=["none", "realesrgan"],
+        default="none",
+        help="take face detail above the restorer's resolution from Real-ESRGAN (default none: from the bicubic upscale)",
+    )
+    p.add_argument(
+        "--face-parser",
+        choices=["auto", "none", "parsenet"],
+        default="auto",
+        help="blend mask from face parsing (auto: ParseNet when its file is cached; none: the template mask)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["torch", "onnxruntime"],
+        default="torch",
+        help="run the restorer with PyTorch or ONNX Runtime (exported once per checkpoint and cached)",
+    )
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model: ~1.1x faster per 512 px face on CPU after 4-5 min of compilation (many photos)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_restore)
