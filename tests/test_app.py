@@ -91,13 +91,18 @@ def test_restore_endpoint_restores_every_face(client):
 
     photo = EXAMPLES / "photo-group.png"
     w, h = Image.open(photo).size
-    out, slider, gallery, overlay, download, status = client.predict(
+    slider, gallery, overlay, download, status = client.predict(
         handle_file(str(photo)), "embedded", 0.5, 2, False, False, False, api_name="/restore"
     )
-    assert Image.open(out).size == (2 * w, 2 * h)
-    assert len(gallery) == 4, status
+    assert Image.open(download).size == (2 * w, 2 * h) and Image.open(download).format == "PNG"
+    assert Path(download).name == "photo-group-restored.png"  # named after the photo (#34 item 3)
+    before, after = (Image.open(x) for x in slider)
+    assert before.size == after.size and np.asarray(before).std() > 0
+    # input and result as two labelled tiles per face, never one cut pair (#34 item 2)
+    assert len(gallery) == 8, status
+    captions = [g["caption"] if isinstance(g, dict) else g[1] for g in gallery]
+    assert captions[0].startswith("face 1: input") and captions[1] == "face 1: restored", captions
     assert "4 face(s) restored" in status and f"output {2 * w}x{2 * h}" in status
-    assert Image.open(download).format == "PNG"
 
 
 def test_restore_endpoint_on_onnx_runtime_matches_pytorch_within_one_level(client):
@@ -110,8 +115,8 @@ def test_restore_endpoint_on_onnx_runtime_matches_pytorch_within_one_level(clien
         )
         for backend in ("torch", "onnxruntime")
     }
-    assert "on ONNX Runtime" in outs["onnxruntime"][5] and "ONNX" not in outs["torch"][5]
-    torch_img, ort_img = (np.asarray(Image.open(outs[b][0]).convert("RGB"), dtype=int) for b in outs)
+    assert "on ONNX Runtime" in outs["onnxruntime"][4] and "ONNX" not in outs["torch"][4]
+    torch_img, ort_img = (np.asarray(Image.open(outs[b][3]).convert("RGB"), dtype=int) for b in outs)
     assert torch_img.shape == ort_img.shape and np.abs(torch_img - ort_img).max() <= 1
 
 
@@ -130,8 +135,8 @@ def test_restore_endpoint_with_the_real_esrgan_checkbox(client, tmp_path):
         client.predict(handle_file(str(photo)), "embedded", 0.0, 2, False, False, up, api_name="/restore")
         for up in (False, True)
     ]
-    assert "+ Real-ESRGAN" in outs[1][5] and "+ Real-ESRGAN" not in outs[0][5]
-    plain, up = (np.asarray(Image.open(o[0]).convert("RGB"), dtype=int) for o in outs)
+    assert "+ Real-ESRGAN background" in outs[1][4] and "+ Real-ESRGAN" not in outs[0][4]
+    plain, up = (np.asarray(Image.open(o[3]).convert("RGB"), dtype=int) for o in outs)
     assert plain.shape == up.shape == (2 * h, 2 * w, 3)
     assert np.abs(plain - up).mean() > 0.5  # the background really is Real-ESRGAN's
 
@@ -224,3 +229,30 @@ def test_browser_upload_restore_and_gallery(server):
         page.screenshot(path=str(ARTIFACTS / "app-restore.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "app-restore.png").stat().st_size > 10_000
+
+
+def test_models_that_cannot_run_say_so_and_the_error_is_written_for_the_app(monkeypatch):
+    """#34 item 1: offline, a Hub model is labelled unavailable, and choosing it is an app error, not CLI advice."""
+    import gradio as gr
+
+    from demo import logic
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    labels = dict((name, label) for label, name in logic.model_choices())
+    assert labels["embedded"] == "embedded — bundled, ready"
+    assert labels["gfpgan-v1.4"] == "gfpgan-v1.4 — needs a 349 MB download: unavailable offline"
+    assert list(labels)[0] in ("embedded", "embedded-noprior")  # ready ones first
+    with pytest.raises(gr.Error, match="not downloaded, and this server is offline. Pick a model marked 'ready'"):
+        logic.get_restorer("gfpgan-v1.4")
+
+
+def test_the_upscale_limit_message_names_a_value_the_slider_accepts(tmp_path, monkeypatch):
+    """#34 item 4: steps of 0.5; the largest upscale the message gives is one of them."""
+    import gradio as gr
+
+    from demo import logic
+
+    Image.fromarray(np.zeros((1000, 1000, 3), np.uint8)).save(tmp_path / "p.png")
+    monkeypatch.setenv("GFR_MAX_OUTPUT_PIXELS", str(3_800_000 * 3_800_000 // 1_000_000))  # 3.8x fits, 4x not
+    with pytest.raises(gr.Error, match=r"the largest upscale for this photo is 3\.5\b"):
+        logic.restore_photo(str(tmp_path / "p.png"), "embedded", 0.0, 4, False, False)

@@ -112,11 +112,19 @@ class OutputTooLargeError(ValueError):
 
 
 def check_output_size(
-    width: int, height: int, upscale: float, *, max_pixels: int, suffix: str = ".png", name: str = "photo"
+    width: int,
+    height: int,
+    upscale: float,
+    *,
+    max_pixels: int,
+    suffix: str = ".png",
+    name: str = "photo",
+    step: float = 0.01,
 ) -> tuple[int, int]:
     """(W', H') of ``upscale`` x (width, height), or :class:`OutputTooLargeError` before any work is done.
 
     Bounds: ``max_pixels`` output pixels, and the output format's largest side (:data:`ENCODER_MAX_SIDE`).
+    The message names the largest upscale that fits, rounded down to a multiple of ``step`` (the control's).
     """
     ow, oh = round(width * upscale), round(height * upscale)
     fits = [math.sqrt(max_pixels / (width * height))]
@@ -130,7 +138,7 @@ def check_output_size(
         if ow * oh > max_pixels
         else f"the largest side {suffix.lstrip('.').upper()} can store ({side} px)"
     )
-    largest = math.floor(min(fits) * 100) / 100
+    largest = round(math.floor(min(fits) / step + 1e-9) * step, 6)
     advice = (
         f"the largest upscale for this photo is {largest:g}"
         if largest >= 1

@@ -195,7 +195,6 @@ def face_notes(
     a ``face_size`` model resolves, or changed by under two grey levels (``before`` -> ``after``, the upscaled
     photo without and with the faces); with the model that would help."""
     notes = []
-    better = "; `gfr download gfpgan-v1.4` (349 MB) gives a 512 px model" if face_size < 512 else ""
     for i, face in enumerate(faces, 1):
         _, weight = composition.for_face(affine_scale(face.affine), upscale)
         x0, y0, x1, y1 = np.clip(np.round(face.box * upscale).astype(int), 0, [*after.shape[1::-1]] * 2)
@@ -205,16 +204,17 @@ def face_notes(
         px = f"{max(x1 - x0, y1 - y0) / upscale:.0f} px"
         if weight == 0:
             notes.append(
-                f"face {i} ({px}) is larger than the {face_size} px model '{name}' resolves: left as "
-                f"the upscaled photo{better}"
+                f"face {i} ({px}) is larger than the {face_size} px model '{name}' resolves: left as the upscaled photo"
             )
         elif weight < 0.9:
             notes.append(
-                f"face {i} ({px}): the {face_size} px model's change faded to {weight:.0%} (the face is "
-                f"larger than its crop resolves), {change:.1f} grey levels on average{better}"
+                f"face {i} ({px}): the {face_size} px model's change faded to {weight:.0%} (the face is larger than "
+                f"its crop resolves), {change:.1f} grey levels on average"
             )
         elif change < 2.0:
-            notes.append(f"face {i} ({px}): changed by {change:.1f} grey levels on average{better}")
+            notes.append(f"face {i} ({px}): changed by {change:.1f} grey levels on average")
+    if notes and face_size < 512:  # what would help, said once
+        notes.append("`gfr download gfpgan-v1.4` (349 MB) gives a 512 px model that restores such faces")
     return notes
 
 
