@@ -235,9 +235,13 @@ def restore_photo(
     upsample=False,
     backend="torch",
     face_detail=False,
+    image=None,
     progress=gr.Progress(),
 ):
     """Restore tab: ((before, after), face gallery, overlay, download path, status).
+
+    ``path``: an image file as uploaded (read as it is); ``image``: the photo of the upload / paste / webcam
+    input, used when there is no file.
 
     ``upsample``: Real-ESRGAN x4plus for the background (tiled, with progress); ``face_detail``: for the
     faces' detail above the restorer's resolution.
@@ -246,6 +250,7 @@ def restore_photo(
     """
     if backend not in BACKENDS:
         raise gr.Error(f"Backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+    path = path or image
     upscale, fidelity = _number(upscale, "Upscale", 1, 8), _number(fidelity, "Fidelity", 0, 1)
     progress(0.05, desc="reading the photo")
     head = peek_image(path) if path else None
@@ -400,7 +405,7 @@ def degradation_lab(path, blur, down, noise, quality, models, seed):
     for name, out in outputs.items():
         label = "degraded (bicubic)" if name == "bicubic" else name
         im = out[0]
-        cells.append((im, label))
+        cells.append((im, "degraded" if name == "bicubic" else name))  # short: a tile's caption is one line
         lmd = ev.landmark_distance(im, gt_lm, zoom=zoom) if gt_lm is not None else float("nan")
         rows.append([label, round(ev.psnr(im, clean), 2), round(ev.ssim(im, clean), 4), round(lmd, 3)])
     gallery = [(_upsize(im[None], 256)[0], name) for im, name in cells]

@@ -97,6 +97,26 @@ def real_examples(folder: Path, out: Path) -> None:
         lq = degrade_photo(read_image(folder / name).rgb, d)
         write_image(out / f"real-{Path(name).stem}-x4.jpg", lq, overwrite=True, quality=95)
     before_after(folder, out, restorer)
+    real_faces(folder, out)
+
+
+def real_faces(folder: Path, out: Path) -> None:
+    """``face-*.png``: the faces of the sharp public-domain photos, 256 px, for the degradation lab."""
+    from gfr_core import read_image
+    from gfr_core.face import detect_faces
+
+    for name in ("obama.jpg", "obama3.jpg", "biden.jpg"):
+        rgb = read_image(folder / name).rgb
+        det = detect_faces(rgb, score_threshold=0.99)[0]
+        (x0, y0, x1, y1), side = det.box, 1.8 * det.size
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        a, b = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        crop = rgb[b : b + int(side), a : a + int(side)]
+        write_image(
+            out / f"face-{Path(name).stem}.png",
+            cv2.resize(crop, (256, 256), interpolation=cv2.INTER_AREA),
+            overwrite=True,
+        )
 
 
 def before_after(folder: Path, out: Path, restorer) -> None:

@@ -213,8 +213,12 @@ def test_browser_upload_restore_and_gallery(server):
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(server, wait_until="networkidle")
-        page.locator("#restore-input input[type=file]").set_input_files(str(EXAMPLES / "photo-group.png"))
-        page.locator("#restore-preview img").first.wait_for(timeout=30_000)
+        # the examples show thumbnails, and the photo input takes upload, paste and webcam (#34 item 6)
+        assert page.locator("#restore-examples img").count() >= 4
+        page.locator("#restore-image input[type=file]").set_input_files(str(EXAMPLES / "photo-group.png"))
+        page.locator("#restore-image img").first.wait_for(timeout=30_000)
+        sources = page.locator("#restore-image").inner_html().lower()
+        assert "webcam" in sources and "clipboard" in sources, "upload, paste and webcam sources"
         page.locator("#restore-backend").get_by_label("ONNX Runtime").check()
         page.locator("#restore-button").click()
         page.locator("#restore-gallery img").nth(3).wait_for(timeout=120_000)
@@ -256,3 +260,16 @@ def test_the_upscale_limit_message_names_a_value_the_slider_accepts(tmp_path, mo
     monkeypatch.setenv("GFR_MAX_OUTPUT_PIXELS", str(3_800_000 * 3_800_000 // 1_000_000))  # 3.8x fits, 4x not
     with pytest.raises(gr.Error, match=r"the largest upscale for this photo is 3\.5\b"):
         logic.restore_photo(str(tmp_path / "p.png"), "embedded", 0.0, 4, False, False)
+
+
+def test_the_lab_examples_are_real_faces_on_which_the_model_helps():
+    """#34 item 8: the lab's examples are faces of the public-domain photos, and the default model improves them."""
+    from demo import logic, ui
+
+    faces = sorted(ui.EXAMPLES.glob("face-*.png"))
+    assert len(faces) == 3
+    for f in faces:
+        gallery, rows = logic.degradation_lab(str(f), 4, 4, 8, 70, ["embedded"], 0)
+        psnr = {r[0]: r[1] for r in rows}
+        assert psnr["embedded"] > psnr["degraded (bicubic)"] + 0.3, (f.name, rows)
+        assert [c for _, c in gallery] == ["clean", "degraded", "embedded"]
