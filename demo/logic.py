@@ -183,10 +183,16 @@ def get_restorer(name: str, upsampler: str | None = None, backend: str = "torch"
 
 
 def get_prior(name: str = PRIOR_MODEL):
+    """The cached prior, or a :class:`gradio.Error` written for the app."""
+    from gfr_core.hub import is_cached, offline
+
+    card = get_card(name) if name in list_models() else None
+    if card is not None and not card.embedded and not is_cached(card) and offline():
+        raise gr.Error(f"{name} is not downloaded, and this server is offline. Pick a prior marked 'ready'.")
     try:
         return _prior(name)
-    except (ModelUnavailableError, KeyError) as exc:
-        raise gr.Error(f"Prior '{name}' is not available here: {exc}") from None
+    except (ModelUnavailableError, ChecksumError, KeyError, ValueError) as exc:
+        raise gr.Error(f"Prior '{name}' could not be loaded: {str(exc).split('; ')[0]}.") from None
 
 
 def _read_upload(path: str | None, what: str = "photo"):
@@ -308,17 +314,27 @@ def restore_photo(
     return (before, shown), gallery, _overlay(img.rgb, res.faces), str(dst), status
 
 
-def sample_prior(seed, count, psi):
+def default_prior() -> str:
+    """The prior the explorer starts with: ``stylegan2-ffhq-512`` when cached or reachable, else the bundled one."""
+    from gfr_core.hub import is_cached, offline, reachable
+
+    best = "stylegan2-ffhq-512"
+    if is_cached(get_card(best)) or (not offline() and reachable(best)):
+        return best
+    return PRIOR_MODEL
+
+
+def sample_prior(seed, count, psi, prior=PRIOR_MODEL):
     """Prior explorer: a row of samples starting at ``seed`` with truncation ``psi``."""
-    G = get_prior()
+    G = get_prior(prior)
     seed, count = _seed(seed), int(count)
     ws = an.sample_latents(G, list(range(seed, min(seed + count, MAX_SEED + 1))), psi=float(psi))
     return an.tile(_upsize(an.synthesize(G, ws)), min(int(count), 8))
 
 
-def style_mixing(row_seed, col_seed, n, group, psi):
+def style_mixing(row_seed, col_seed, n, group, psi, prior=PRIOR_MODEL):
     """Rows take the chosen layer group from the column seeds."""
-    G = get_prior()
+    G = get_prior(prior)
     groups = an.layer_groups(G.num_ws)
     if group not in groups:
         raise gr.Error(f"Layer group must be one of {', '.join(groups)}.")
@@ -329,16 +345,17 @@ def style_mixing(row_seed, col_seed, n, group, psi):
     return _upsize(grid[None])[0]
 
 
-def interpolation(seed_a, seed_b, steps, space, psi):
-    G = get_prior()
+def interpolation(seed_a, seed_b, steps, space, psi, prior=PRIOR_MODEL):
+    G = get_prior(prior)
     frames = an.interpolate(
         G, _seed(seed_a, "seed A"), _seed(seed_b, "seed B"), steps=int(steps), space=space, psi=float(psi)
     )
     return an.tile(_upsize(frames), int(steps))
 
 
-def project_face(path, model, mix_seed, group):
-    """'Project my face': the w+ the restorer predicts, rendered by its decoder, and mixed with a sample."""
+def project_face(path, model, mix_seed, group, steps=100, progress=gr.Progress()):
+    """'Project my face': the w+ found by optimisation (it renders your face), the w+ the restorer's encoder
+    predicts (through the bare prior, without its spatial features), and style mixing with a sample."""
     img = _read_upload(path, "face photo")
     restorer = get_restorer(model)
     res = restorer(img, upscale=1, only_center_face=True)
@@ -346,22 +363,34 @@ def project_face(path, model, mix_seed, group):
         raise gr.Error("No face found; upload a photo with a clear frontal face.")
     model_ = restorer.model
     G = model_.stylegan_decoder if hasattr(model_, "stylegan_decoder") else model_.generator
-    ws = an.predicted_latents(model_, res.faces[0].aligned[None])
+    face = res.faces[0].aligned
+    steps = int(_number(steps, "Projection steps", 10, 1000))
+    predicted = an.predicted_latents(model_, face[None])
+
+    def tick(done: int, total: int) -> None:
+        progress((done, total), desc="projecting into the prior's W+", unit="step")
+
+    with torch.enable_grad():
+        ws, losses = an.project(G.requires_grad_(False), face, steps=steps, progress=tick)
     mix_seed = _seed(mix_seed, "sample seed")
     other = an.sample_latents(G, [mix_seed])
     groups = an.layer_groups(G.num_ws)
-    mine_then_other = ws.clone()
+    if group not in groups:
+        raise gr.Error(f"Layer group must be one of {', '.join(groups)}.")
     idx = list(groups[group])
+    mine_then_other = ws.clone()
     mine_then_other[:, idx] = other[:, idx]
     other_then_mine = other.clone()
     other_then_mine[:, idx] = ws[:, idx]
-    row = np.concatenate(
-        [res.faces[0].aligned[None], an.synthesize(G, torch.cat([ws, other, mine_then_other, other_then_mine]))]
-    )
+    rendered = an.synthesize(G, torch.cat([ws, predicted, other, mine_then_other, other_then_mine]))
+    face_g = cv2.resize(face, rendered.shape[1:3][::-1], interpolation=cv2.INTER_AREA)
+    row = np.concatenate([face_g[None], rendered])
+    err = [float(np.abs(r.astype(np.float32) - face_g).mean()) for r in rendered[:2]]
     caption = (
-        f"input | your w+ through the bare prior | sample {int(mix_seed)} | yours with its {group} styles | "
-        f"sample with your {group} styles. w+ norm per layer: "
-        + ", ".join(f"{float(v):.1f}" for v in ws[0].norm(dim=1))
+        f"input | **your projection** ({steps} steps; {err[0]:.1f} grey levels from your face) | the encoder's w+ "
+        f"through the bare prior ({err[1]:.1f} levels: a research view; the restorer carries most of a face in "
+        f"its spatial features, not its latents) | sample {int(mix_seed)} | your projection with its {group} "
+        f"styles | the sample with your {group} styles. Projection loss {losses[0]:.3f} -> {losses[-1]:.3f}."
     )
     return an.tile(_upsize(row), len(row)), caption
 

@@ -123,14 +123,17 @@ def _restore_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
 def _prior_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
     """Prior explorer: samples, style mixing, interpolation, "project my face"."""
     with gr.Tab("Prior explorer"):
-        gr.Markdown("Samples of `embedded-prior` (StyleGAN2). Truncation ψ pulls w towards the mean latent.")
+        gr.Markdown("Samples of a StyleGAN2 prior. Truncation ψ pulls w towards the mean latent.")
+        prior = gr.Dropdown(
+            logic.model_choices("prior"), value=logic.default_prior(), label="Prior", elem_id="prior-model"
+        )
         with gr.Row():
             seed = gr.Number(0, label="First seed", precision=0)
             count = gr.Slider(1, 16, value=8, step=1, label="Samples")
             psi = gr.Slider(0, 1.2, value=0.7, step=0.05, label="Truncation ψ")
             go = gr.Button("Sample")
         samples = gr.Image(label="Samples", type="numpy")
-        go.click(logic.sample_prior, [seed, count, psi], samples, api_name="sample")
+        go.click(logic.sample_prior, [seed, count, psi, prior], samples, api_name="sample")
         gr.Markdown(
             "**Style mixing**: each row keeps its own styles except the chosen layer group, taken from the column's sample."
         )
@@ -141,7 +144,7 @@ def _prior_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
             group = gr.Radio(["coarse", "middle", "fine"], value="coarse", label="Layers taken from the columns")
             mix = gr.Button("Mix")
         mixed = gr.Image(label="Style mixing grid", type="numpy")
-        mix.click(logic.style_mixing, [row_seed, col_seed, n_mix, group, psi], mixed, api_name="mix")
+        mix.click(logic.style_mixing, [row_seed, col_seed, n_mix, group, psi, prior], mixed, api_name="mix")
         gr.Markdown("**Interpolation** between two seeds (linear in W or spherical in Z).")
         with gr.Row():
             sa = gr.Number(1, label="Seed A", precision=0)
@@ -150,20 +153,22 @@ def _prior_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
             space = gr.Radio(["w", "z"], value="w", label="Space")
             interp = gr.Button("Interpolate")
         frames = gr.Image(label="Interpolation", type="numpy")
-        interp.click(logic.interpolation, [sa, sb, steps, space, psi], frames, api_name="interpolate")
+        interp.click(logic.interpolation, [sa, sb, steps, space, psi, prior], frames, api_name="interpolate")
         gr.Markdown(
-            "**Project my face**: the w+ the restorer predicts for your face, rendered by the prior, and mixed with a sample."
+            "**Project my face**: the w+ that makes the restorer's prior render your face, found by optimisation "
+            "(a few seconds on a CPU), beside the w+ its encoder predicts, and mixed with a sample."
         )
         with gr.Row():
-            face = gr.File(label="Face photo", file_types=IMAGE_TYPES, type="filepath")
+            face = gr.File(label="Face photo", file_types=IMAGE_TYPES, type="filepath", elem_id="project-input")
             with gr.Column():
                 pmodel = gr.Dropdown(restorers, value=default, label="Restorer")
                 pseed = gr.Number(7, label="Sample seed", precision=0)
                 pgroup = gr.Radio(["coarse", "middle", "fine"], value="fine", label="Layers to swap")
-                proj = gr.Button("Project")
-        projected = gr.Image(label="Projection and mixing", type="numpy")
-        pcaption = gr.Markdown()
-        proj.click(logic.project_face, [face, pmodel, pseed, pgroup], [projected, pcaption], api_name="project")
+                psteps = gr.Slider(10, 300, value=100, step=10, label="Projection steps")
+                proj = gr.Button("Project", elem_id="project-button")
+        projected = gr.Image(label="Projection and mixing", type="numpy", elem_id="project-output")
+        pcaption = gr.Markdown(elem_id="project-caption")
+        proj.click(logic.project_face, [face, pmodel, pseed, pgroup, psteps], [projected, pcaption], api_name="project")
 
 
 def _lab_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
@@ -172,10 +177,19 @@ def _lab_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
         gr.Markdown("Degrade a clean face, restore it with each model, and score against the clean face.")
         with gr.Row():
             with gr.Column():
-                clean = gr.File(label="Clean face", file_types=IMAGE_TYPES, type="filepath")
+                clean = gr.Image(
+                    label="Clean face",
+                    sources=["upload", "clipboard"],
+                    type="filepath",
+                    format="png",
+                    elem_id="lab-input",
+                )
                 if _examples("face-*.png"):
                     gr.Examples(
-                        _examples("face-*.png"), inputs=clean, label="Real faces from public-domain photographs"
+                        _examples("face-*.png"),
+                        inputs=clean,
+                        label="Real faces from public-domain photographs",
+                        elem_id="lab-examples",
                     )
                 blur = gr.Slider(0, 12, value=4, step=0.5, label="Blur σ (px at 512)")
                 down = gr.Slider(1, 8, value=4, step=0.5, label="Downsample factor")
@@ -183,7 +197,7 @@ def _lab_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
                 quality = gr.Slider(20, 100, value=70, step=5, label="JPEG quality")
                 lab_models = gr.CheckboxGroup(restorers, value=[default] if default else [], label="Models")
                 lab_seed = gr.Number(0, label="Noise seed", precision=0)
-                lab_go = gr.Button("Degrade and restore")
+                lab_go = gr.Button("Degrade and restore", elem_id="lab-button")
             with gr.Column():
                 lab_gallery = gr.Gallery(
                     label="clean, degraded, restored", columns=2, height="auto", elem_id="lab-gallery"
@@ -223,8 +237,7 @@ def build_demo() -> gr.Blocks:
         )
         gr.Markdown(f"**Model:** {why}", elem_id="model-status")
         _restore_tab(restorers, default)
-        lighter = logic.DEFAULT_MODEL if logic.DEFAULT_MODEL in names else default
-        _prior_tab(restorers, lighter)
-        _lab_tab(restorers, lighter)
+        _prior_tab(restorers, default)  # the best available everywhere, as on the Restore tab
+        _lab_tab(restorers, default)
         _models_tab()
     return demo

@@ -168,9 +168,14 @@ def test_prior_explorer_endpoints(client):
     frames = Image.open(client.predict(1, 2, 5, "w", 1.0, api_name="/interpolate"))
     assert frames.size[0] == 5 * frames.size[1]
     proj, caption = client.predict(
-        handle_file(str(EXAMPLES / "clean-0.png")), "embedded", 7, "fine", api_name="/project"
+        handle_file(str(EXAMPLES / "face-obama.png")), "embedded", 7, "fine", 60, api_name="/project"
     )
-    assert Image.open(proj).size[0] == 5 * Image.open(proj).size[1] and "w+ norm" in caption
+    assert Image.open(proj).size[0] == 6 * Image.open(proj).size[1]
+    # the optimised projection renders the real face far closer than the encoder's w+ alone (#34 item 7)
+    mine = float(caption.split("steps; ")[1].split(" grey levels")[0])
+    encoder = float(caption.split("through the bare prior (")[1].split(" levels")[0])
+    assert mine < 0.6 * encoder, caption
+    assert Image.open(client.predict(0, 2, 0.7, "embedded-prior", api_name="/sample")).size[0] > 0
 
 
 def test_degradation_lab_endpoint(client):
@@ -230,9 +235,37 @@ def test_browser_upload_restore_and_gallery(server):
             "offline (HF_HUB_OFFLINE is set): using the embedded 64 px model"
             in page.locator("#model-status").inner_text()
         )
+        # #34 items 1-4: ready / unavailable models, labelled tiles, the download's name, upscale in 0.5 steps
+        assert page.locator("#restore-model input").input_value() == "embedded — bundled, ready"
+        page.locator("#restore-model input").click()
+        assert page.get_by_text("gfpgan-v1.4 — needs a 349 MB download: unavailable offline").count() >= 1
+        page.keyboard.press("Escape")
+        assert page.locator("#restore-gallery img").count() >= 8
+        assert "photo-group-restored.png" in page.locator("#restore-download").inner_text().replace("\n", "")
+        assert page.locator("#restore-upscale input[type=range]").get_attribute("step") == "0.5"
         page.screenshot(path=str(ARTIFACTS / "app-restore.png"), full_page=True)
+
+        # #34 item 7: "Project my face" optimises a projection, with progress, and says what each tile is
+        page.get_by_role("tab", name="Prior explorer").click()
+        page.locator("#project-input input[type=file]").set_input_files(str(EXAMPLES / "face-obama.png"))
+        page.locator("#project-button").click()
+        page.locator("#project-output img").first.wait_for(timeout=120_000)
+        assert "your projection" in page.locator("#project-caption").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "app-prior-explorer.png"), full_page=True)
+
+        # #34 item 8: the lab's examples are real faces; restoring one fills the gallery with short captions
+        page.get_by_role("tab", name="Degradation lab").click()
+        page.locator("#lab-examples img").first.click()
+        page.locator("#lab-button").click()
+        page.locator("#lab-gallery img").nth(2).wait_for(timeout=120_000)
+        page.screenshot(path=str(ARTIFACTS / "app-degradation-lab.png"), full_page=True)
+
+        page.get_by_role("tab", name="Models").click()
+        page.get_by_text("x4 upsampler").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "app-models.png"), full_page=True)
         browser.close()
-    assert (ARTIFACTS / "app-restore.png").stat().st_size > 10_000
+    for tab in ("restore", "prior-explorer", "degradation-lab", "models"):
+        assert (ARTIFACTS / f"app-{tab}.png").stat().st_size > 10_000, tab
 
 
 def test_models_that_cannot_run_say_so_and_the_error_is_written_for_the_app(monkeypatch):

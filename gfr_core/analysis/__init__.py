@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ..io.tensor import from_uint8, to_uint8
 from ..models import GFPGAN, GPEN, StyleGAN2Generator
+from .projection import project
 
 __all__ = [
     "Variant",
@@ -24,6 +25,7 @@ __all__ = [
     "latent_resolutions",
     "layer_groups",
     "predicted_latents",
+    "project",
     "sample_latents",
     "sefa_directions",
     "style_mixing_grid",
