@@ -15,6 +15,9 @@ from pathlib import Path
 
 from ..hub.registry import BEST_MODEL, DEFAULT_MODEL
 from ..io.image import IMAGE_SUFFIXES
+from ..video.io import VIDEO_SUFFIXES
+
+MEDIA_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
 __all__ = ["UserError", "add_restore_parser", "collect_inputs", "default_output"]
 
@@ -102,7 +105,7 @@ def collect_inputs(paths: list[str], *, exclude: Path | None = None) -> list[tup
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+                if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES and not f.name.startswith("."):
                     add(f, f.relative_to(p), p.resolve())
         elif p.exists():
             add(p, Path(p.name))
@@ -111,7 +114,7 @@ def collect_inputs(paths: list[str], *, exclude: Path | None = None) -> list[tup
     if skipped:
         log.warning("skipped %d file(s) that gfr wrote itself (name a file to restore it again)", skipped)
     if not found:
-        raise UserError(f"no images found in {' '.join(paths)} (looked for {', '.join(IMAGE_SUFFIXES)})")
+        raise UserError(f"no images or clips found in {' '.join(paths)} (looked for {', '.join(MEDIA_SUFFIXES)})")
     return found
 
 
@@ -161,6 +164,9 @@ def _plan(inputs: list[tuple[Path, Path]], outdir: Path, ext_choice: str) -> lis
     owner: dict[Path, Path] = dict.fromkeys((f.resolve() for f, _ in inputs), _INPUT)  # inputs are never written
     jobs = []
     for src, rel in inputs:
+        if src.suffix.lower() in VIDEO_SUFFIXES:  # a clip: MP4 (H.264, its sound copied)
+            jobs.append(_Job(src, rel, _unique((outdir / rel).with_suffix(".mp4"), src, owner), ".mp4", None))
+            continue
         head = peek_image(src)
         ext = ext_choice if ext_choice != "auto" else _EXT_BY_FORMAT.get(head.format if head else "", ".png")
         if ext == ".jpg" and head is not None and head.alpha:
@@ -168,6 +174,46 @@ def _plan(inputs: list[tuple[Path, Path]], outdir: Path, ext_choice: str) -> lis
         dst = _unique((outdir / rel).with_suffix(ext), src, owner)
         jobs.append(_Job(src, rel, dst, ext, (head.width, head.height) if head else None))
     return jobs
+
+
+def _restore_clip(restorer, job: _Job, args: argparse.Namespace) -> int:
+    """One clip through :func:`gfr_core.video.restore_video`, with a progress bar; 1 when it failed."""
+    from tqdm import tqdm
+
+    from ..video import VideoInputError, restore_video
+
+    bar = tqdm(desc=str(job.rel), unit="frame", disable=args.quiet, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total or None
+        bar.n = done
+        bar.refresh()
+
+    try:
+        res = restore_video(
+            restorer,
+            job.src,
+            job.dst,
+            upscale=args.upscale,
+            fidelity=args.fidelity,
+            temporal=args.temporal == "on",
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+    except (VideoInputError, FileExistsError, ValueError) as exc:
+        tqdm.write(f"gfr: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        tqdm.write(f"gfr: error: {_os_error(job.src, exc)}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    if not args.quiet:
+        tqdm.write(
+            f"{job.src}: {res.frames} frame(s), {res.faces} face crop(s) -> {res.path} ({res.size[0]}x{res.size[1]})",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
@@ -248,6 +294,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     bar = tqdm(jobs, unit="img", disable=len(jobs) < 2 or args.quiet, file=sys.stderr)
     for job in bar:
         src, rel, dst = job.src, job.rel, job.dst
+        if job.ext == ".mp4":
+            failures += _restore_clip(restorer, job, args)
+            continue
         try:
             if job.size is not None:  # from the header, before decoding: a refused photo is never decoded
                 check_output_size(*job.size, args.upscale, max_pixels=max_output, suffix=job.ext, name=str(src))
@@ -302,8 +351,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 def add_restore_parser(sub: argparse._SubParsersAction) -> None:
     """The ``restore`` subcommand's options."""
-    p = sub.add_parser("restore", help="restore every face in photos (files and folders)")
-    p.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
+    p = sub.add_parser("restore", help="restore every face in photos and clips (files and folders)")
+    p.add_argument("inputs", nargs="+", help="image files, video clips (.mp4, .mov, .mkv, ...) or folders")
     p.add_argument(
         "-o",
         "--output",
@@ -334,6 +383,12 @@ def add_restore_parser(sub: argparse._SubParsersAction) -> None:
         help="output format (auto: as the input)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never inputs)")
+    p.add_argument(
+        "--temporal",
+        choices=["on", "off"],
+        default="on",
+        help="clips: track faces and smooth their landmarks over time (on), or restore each frame alone (off)",
+    )
     p.add_argument(
         "--skip-existing", action="store_true", help="restore only the inputs whose output is missing (resume a folder)"
     )

@@ -1,0 +1,150 @@
+"""Reading and writing clips with PyAV (its wheels carry FFmpeg): frames in, H.264 out, sound copied.
+
+Frames keep their timestamps (a variable frame rate stays variable); the audio packets are copied
+unchanged. Errors are one line (:class:`VideoInputError`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["VIDEO_SUFFIXES", "VideoInfo", "VideoInputError", "VideoWriter", "probe_video", "read_frames"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+"""File suffixes ``gfr restore`` treats as clips."""
+
+
+class VideoInputError(ValueError):
+    """The clip cannot be used; the message says why and what to do."""
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise VideoInputError("video needs PyAV: pip install -e '.[video]' (or pip install av==18.1.0)") from None
+    return av
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a clip holds, from its header."""
+
+    width: int
+    height: int
+    frames: int  # as counted by the container (0 when it does not say)
+    rate: Fraction  # average frame rate
+    duration: float  # seconds
+    time_base: Fraction
+    has_audio: bool
+    pix_fmt: str | None
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """The clip's :class:`VideoInfo`, or one clear :class:`VideoInputError`."""
+    av = _av()
+    path = Path(path)
+    if not path.is_file():
+        raise VideoInputError(f"{path}: no such file")
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                what = "only sound" if c.streams.audio else "no video stream"
+                raise VideoInputError(f"{path}: the file has {what}; give a video clip")
+            vs = c.streams.video[0]
+            rate = vs.average_rate or vs.guessed_rate
+            if not rate or vs.codec_context.width <= 0:
+                raise VideoInputError(f"{path}: the video stream has no frame size or rate; re-encode it")
+            duration = float(vs.duration * vs.time_base) if vs.duration else (c.duration or 0) / 1e6
+            return VideoInfo(
+                width=vs.codec_context.width,
+                height=vs.codec_context.height,
+                frames=int(vs.frames or 0),
+                rate=Fraction(rate),
+                duration=duration,
+                time_base=Fraction(vs.time_base),
+                has_audio=bool(c.streams.audio),
+                pix_fmt=vs.codec_context.pix_fmt,
+            )
+    except VideoInputError:
+        raise
+    except Exception as exc:  # FFmpeg's errors for corrupt, truncated or foreign files
+        raise VideoInputError(f"{path}: not a readable video ({str(exc).splitlines()[0]}); re-export it") from None
+
+
+def read_frames(path: str | Path) -> Iterator[tuple[np.ndarray, int | None]]:
+    """(RGB uint8 (H,W,3), pts in the stream's time base) for every frame, decoded one at a time."""
+    av = _av()
+    try:
+        with av.open(str(path)) as c:
+            vs = c.streams.video[0]
+            vs.thread_type = "AUTO"
+            for frame in c.decode(vs):
+                yield frame.to_ndarray(format="rgb24"), frame.pts
+    except Exception as exc:
+        if isinstance(exc, GeneratorExit):
+            raise
+        raise VideoInputError(f"{path}: decoding failed ({str(exc).splitlines()[0]}); the file is damaged") from None
+
+
+class VideoWriter:
+    """H.264 (yuv420p) at the input's timestamps, the input's audio copied; ``close()`` finishes the file."""
+
+    def __init__(
+        self, path: str | Path, *, width: int, height: int, info: VideoInfo, source: str | Path, crf: int = 18
+    ):
+        av = _av()
+        self.path = Path(path)
+        self.source = Path(source)
+        self.container = av.open(str(self.path), "w", format="mp4")
+        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+        if codec != "libx264":
+            log.warning("this FFmpeg has no H.264 encoder: writing MPEG-4 Part 2 instead")
+        self.stream = self.container.add_stream(codec, rate=info.rate)
+        self.stream.width, self.stream.height = width, height
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.time_base = info.time_base
+        if codec == "libx264":
+            self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.audio_out = None
+        if info.has_audio:
+            self._in = av.open(str(self.source))
+            self.audio_in = self._in.streams.audio[0]
+            self.audio_out = self.container.add_stream_from_template(self.audio_in)
+        self.time_base = info.time_base
+        self._av = av
+
+    def write(self, rgb: np.ndarray, pts: int | None) -> None:
+        frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts, frame.time_base = pts, self.time_base
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        if self.audio_out is not None:
+            for packet in self._in.demux(self.audio_in):
+                if packet.dts is None:
+                    continue
+                packet.stream = self.audio_out
+                self.container.mux(packet)
+            self._in.close()
+        self.container.close()
+
+    def abort(self) -> None:
+        """Stop without finishing (the caller removes the file)."""
+        for c in (self.container, getattr(self, "_in", None)):
+            try:
+                if c is not None:
+                    c.close()
+            except Exception:  # a half-written container may refuse to close cleanly; it is deleted anyway
+                pass

@@ -1,0 +1,102 @@
+"""Video (issue #35): ``gfr restore clip.mp4`` keeps frame count, rate, duration and sound; faces are tracked
+and their landmarks smoothed over time; bad clips are one line; an interrupted run leaves nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from gfr_core import FaceRestorer, read_image
+from gfr_core.face import Detection
+from gfr_core.tools.cli import main
+from gfr_core.video import VideoInputError, probe_video, restore_video, smooth_detections
+from gfr_core.video.synth import make_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("clips") / "clip.mp4"
+    make_clip(read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "obama.jpg").rgb, path, frames=24, fps=12)
+    return path
+
+
+def _count(path: Path, kind: str) -> int:
+    with av.open(str(path)) as c:
+        if kind == "video":
+            return sum(1 for _ in c.decode(video=0))
+        return sum(1 for p in c.demux(audio=0) if p.dts is not None)
+
+
+@pytest.mark.parametrize("temporal", ["on", "off"])
+def test_a_clip_keeps_its_frames_rate_duration_and_sound(clip, tmp_path, temporal, capsys):
+    out = tmp_path / "out"
+    assert main(["restore", str(clip), "-o", str(out), "--model", "embedded", "--temporal", temporal, "-q"]) == 0
+    src, dst = probe_video(clip), probe_video(out / "clip.mp4")
+    assert (dst.width, dst.height) == (2 * src.width, 2 * src.height)
+    assert dst.rate == src.rate and abs(dst.duration - src.duration) < 0.05
+    assert _count(out / "clip.mp4", "video") == _count(clip, "video") == 24
+    assert dst.has_audio and _count(out / "clip.mp4", "audio") == _count(clip, "audio") > 0
+    with av.open(str(clip)) as a, av.open(str(out / "clip.mp4")) as b:  # the same timestamps, frame by frame
+        pa = [f.time for f in a.decode(video=0)]
+        pb = [f.time for f in b.decode(video=0)]
+    assert np.allclose(pa, pb, atol=1e-3)
+    assert sorted(p.name for p in out.iterdir()) == ["clip.mp4"]  # no temporary file left
+
+
+def test_smoothing_cuts_landmark_jitter_and_fills_a_miss():
+    rng = np.random.default_rng(0)
+    truth = np.array([[100.0 + 2 * f, 80.0 + f] for f in range(40)])  # a face moving steadily
+    lm0 = np.array([[-20, -10], [20, -10], [0, 5], [-15, 20], [15, 20]], np.float64)
+    observed = {}
+    for f in range(40):
+        if f == 20:
+            continue  # the detector missed this frame
+        noisy = truth[f] + lm0 + rng.normal(0, 2.0, (5, 2))
+        observed[f] = {0: Detection(box=np.r_[noisy.min(0) - 10, noisy.max(0) + 10], landmarks=noisy, score=1.0)}
+    raw = [np.abs(observed[f][0].landmarks - truth[f] - lm0).mean() for f in range(8, 32) if f != 20]
+    smooth = []
+    for f in range(8, 32):
+        (d,) = smooth_detections(observed, f, sigma=5.0)
+        smooth.append(np.abs(d.landmarks - truth[f] - lm0).mean())
+    assert np.mean(smooth) < np.mean(raw) / 3, (np.mean(raw), np.mean(smooth))
+    assert smooth_detections(observed, 20, sigma=0.0) == []  # frame by frame: the miss stays a miss
+
+
+def test_bad_clips_are_one_line_and_write_nothing(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "noise.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
+    with av.open(str(tmp_path / "in" / "sound.mp4"), "w", format="mp4") as c:  # audio only
+        s = c.add_stream("aac", rate=44100)
+        s.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 44100
+        for p in [*s.encode(frame), *s.encode()]:
+            c.mux(p)
+    rc = main(["restore", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", "embedded", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err and "2 of 2 file(s) failed" in err
+    assert "noise.mp4: not a readable video" in err and "sound.mp4: the file has only sound; give a video clip" in err
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(VideoInputError, match="no such file"):
+        probe_video(tmp_path / "missing.mp4")
+
+
+def test_an_interrupted_clip_leaves_nothing_where_the_output_belongs(clip, tmp_path):
+    r = FaceRestorer.from_pretrained("embedded")
+
+    def stop(done: int, total: int) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        restore_video(r, clip, tmp_path / "clip.mp4", progress=stop)
+    assert list(tmp_path.iterdir()) == []
+    res = restore_video(r, clip, tmp_path / "clip.mp4", upscale=1)
+    assert res.frames == 24 and res.size == (320, 240)
+    with pytest.raises(FileExistsError):  # checked before any work
+        restore_video(r, clip, tmp_path / "clip.mp4")
