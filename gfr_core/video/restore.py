@@ -16,6 +16,7 @@ import numpy as np
 
 from ..face import Detection
 from ..io.image import TEMP_PREFIX
+from ..restore import RestoreResult
 from .io import VideoInfo, VideoWriter, probe_video, read_frames
 from .track import Tracker, smooth_detections
 
@@ -52,6 +53,7 @@ def restore_video(
     max_pixels: int | None = None,
     max_seconds: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_frame: Callable[[int, RestoreResult], None] | None = None,
 ) -> VideoResult:
     """Restore ``src`` into ``dst`` (MP4, H.264, the input's sound and timestamps).
 
@@ -65,6 +67,8 @@ def restore_video(
         overwrite: Replace an existing ``dst``; otherwise it is an error, checked before any work.
         max_pixels / max_seconds: Refuse, before any work, a clip whose frames or length exceed these.
         progress: Called as ``progress(frames done, frames total)``.
+        on_frame: Called as ``on_frame(index, result)`` with each frame's :class:`RestoreResult` (the faces
+            and transforms used: what the steadiness benchmark measures).
     """
     info: VideoInfo = probe_video(src)
     dst = Path(dst)
@@ -92,12 +96,16 @@ def restore_video(
     def emit(index: int, rgb: np.ndarray, pts: int | None) -> None:
         nonlocal done, faces
         window = {f: d for f, d in observed.items() if abs(f - index) <= max(lookahead, 1) + detect_every}
-        dets = smooth_detections(window, index, sigma=sigma if temporal else 0.0, max_gap=max(10, 2 * detect_every))
+        dets = smooth_detections(
+            window, index, sigma=sigma if temporal else 0.0, max_gap=max(10, 2 * detect_every), hold=detect_every
+        )
         res = restorer(rgb, upscale=upscale, fidelity=fidelity, detections=dets)
         image = res.image[:out_h, :out_w]
         if image.shape[:2] != (out_h, out_w):  # rounding of the upscale: pad the last row / column
             image = np.pad(image, ((0, out_h - image.shape[0]), (0, out_w - image.shape[1]), (0, 0)), mode="edge")
         writer.write(image, pts)
+        if on_frame is not None:
+            on_frame(index, res)
         faces += len(res.faces)
         done += 1
         if progress is not None:

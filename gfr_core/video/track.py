@@ -58,7 +58,7 @@ class Tracker:
 
 
 def smooth_detections(
-    observed: dict[int, dict[int, Detection]], frame: int, *, sigma: float = 5.0, max_gap: int = 10
+    observed: dict[int, dict[int, Detection]], frame: int, *, sigma: float = 5.0, max_gap: int = 10, hold: int = 1
 ) -> list[Detection]:
     """The faces of ``frame`` with landmarks and boxes averaged over time, per track.
 
@@ -68,7 +68,9 @@ def smooth_detections(
         frame: The frame to answer for.
         sigma: Gaussian width in frames (0: the frame's own detections, unchanged).
         max_gap: A track missing at ``frame`` is filled in only when it was seen within this many frames
-            both before and after it.
+            both before and after it,
+        hold: ... or within fewer than this many frames on one side (frames the detector skipped, at the
+            clip's ends too).
     """
     tracks = {t for dets in observed.values() for t in dets}
     out = []
@@ -77,7 +79,7 @@ def smooth_detections(
         if frame not in seen:
             before = [f for f in seen if frame - max_gap <= f < frame]
             after = [f for f in seen if frame < f <= frame + max_gap]
-            if not before or not after:
+            if not (before and after) and not any(abs(f - frame) < hold for f in seen):
                 continue
         if sigma <= 0:
             if frame in seen:
