@@ -54,6 +54,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+def _error(message: str) -> gr.Error:
+    """A message for the user, shown in the app; not a fault, so no traceback goes to the server's log."""
+    return gr.Error(message, print_exception=False)
+
+
 PRIOR_MODEL = "embedded-prior"
 BACKENDS = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime"}  # what runs the restorer's network
 TMP = Path(tempfile.mkdtemp(prefix="gfr-app-"))  # every file the app writes lives here
@@ -94,7 +100,7 @@ def max_output_pixels() -> int:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value >= 1):
-        raise gr.Error(f"GFR_MAX_OUTPUT_PIXELS must be a positive number of pixels (e.g. 36000000), got {raw!r}")
+        raise _error(f"GFR_MAX_OUTPUT_PIXELS must be a positive number of pixels (e.g. 36000000), got {raw!r}")
     return int(value)
 
 
@@ -105,7 +111,7 @@ def _number(value, what: str, lo: float, hi: float) -> float:
     except (TypeError, ValueError):
         f = math.nan
     if not (math.isfinite(f) and lo <= f <= hi):
-        raise gr.Error(f"{what} must be a number from {lo:g} to {hi:g}, got {value!r}.")
+        raise _error(f"{what} must be a number from {lo:g} to {hi:g}, got {value!r}.")
     return f
 
 
@@ -114,9 +120,9 @@ def _seed(value, what: str = "seed") -> int:
     try:
         f = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"The {what} must be a whole number between 0 and {MAX_SEED}.") from None
+        raise _error(f"The {what} must be a whole number between 0 and {MAX_SEED}.") from None
     if not (0 <= f <= MAX_SEED) or f != int(f):
-        raise gr.Error(f"The {what} must be a whole number between 0 and {MAX_SEED}, got {f:g}.")
+        raise _error(f"The {what} must be a whole number between 0 and {MAX_SEED}, got {f:g}.")
     return int(f)
 
 
@@ -170,7 +176,7 @@ def get_restorer(name: str, upsampler: str | None = None, backend: str = "torch"
 
     card = get_card(name) if name in list_models() else None
     if card is not None and not card.embedded and not is_cached(card) and offline():
-        raise gr.Error(
+        raise _error(
             f"{name} is not downloaded, and this server is offline. Pick a model marked 'ready', or download it "
             f"where there is internet (gfr download {name}) and copy the Hugging Face cache here."
         )
@@ -179,7 +185,7 @@ def get_restorer(name: str, upsampler: str | None = None, backend: str = "torch"
     except (ModelUnavailableError, ChecksumError, UnsafeCheckpointError, KeyError, ValueError) as exc:
         what = f"Model '{name}'" + (f" with the {upsampler} upsampler" if upsampler else "")
         what += " on ONNX Runtime" if backend == "onnxruntime" else ""
-        raise gr.Error(f"{what} could not be loaded: {str(exc).split('; ')[0]}. Pick a model marked 'ready'.") from None
+        raise _error(f"{what} could not be loaded: {str(exc).split('; ')[0]}. Pick a model marked 'ready'.") from None
 
 
 def get_prior(name: str = PRIOR_MODEL):
@@ -188,20 +194,20 @@ def get_prior(name: str = PRIOR_MODEL):
 
     card = get_card(name) if name in list_models() else None
     if card is not None and not card.embedded and not is_cached(card) and offline():
-        raise gr.Error(f"{name} is not downloaded, and this server is offline. Pick a prior marked 'ready'.")
+        raise _error(f"{name} is not downloaded, and this server is offline. Pick a prior marked 'ready'.")
     try:
         return _prior(name)
     except (ModelUnavailableError, ChecksumError, KeyError, ValueError) as exc:
-        raise gr.Error(f"Prior '{name}' could not be loaded: {str(exc).split('; ')[0]}.") from None
+        raise _error(f"Prior '{name}' could not be loaded: {str(exc).split('; ')[0]}.") from None
 
 
 def _read_upload(path: str | None, what: str = "photo"):
     if not path:
-        raise gr.Error(f"Upload a {what} first (JPEG, PNG, WebP, BMP or TIFF).")
+        raise _error(f"Upload a {what} first (JPEG, PNG, WebP, BMP or TIFF).")
     try:
         return read_image(path, name=Path(path).name)
     except ImageInputError as exc:
-        raise gr.Error(str(exc)) from None
+        raise _error(str(exc)) from None
 
 
 def preview_upload(path: str | None) -> np.ndarray | None:
@@ -228,7 +234,7 @@ def _check_output(w: int, h: int, upscale: float, path: str) -> None:
     try:
         check_output_size(w, h, upscale, max_pixels=max_output_pixels(), name=Path(path).name, step=UPSCALE_STEP)
     except OutputTooLargeError as exc:
-        raise gr.Error(str(exc)) from None
+        raise _error(str(exc)) from None
 
 
 def restore_photo(
@@ -255,7 +261,7 @@ def restore_photo(
     ONNX Runtime exports it, once per checkpoint).
     """
     if backend not in BACKENDS:
-        raise gr.Error(f"Backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+        raise _error(f"Backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
     path = path or image
     upscale, fidelity = _number(upscale, "Upscale", 1, 8), _number(fidelity, "Fidelity", 0, 1)
     progress(0.05, desc="reading the photo")
@@ -283,7 +289,7 @@ def restore_photo(
         progress=tiles,
     )
     if not res.faces:
-        raise gr.Error(
+        raise _error(
             "No face found in this photo. Try a larger or sharper face, or tick 'aligned input' for a face crop."
         )
     progress(0.9, desc="preparing the outputs")
@@ -337,7 +343,7 @@ def style_mixing(row_seed, col_seed, n, group, psi, prior=PRIOR_MODEL):
     G = get_prior(prior)
     groups = an.layer_groups(G.num_ws)
     if group not in groups:
-        raise gr.Error(f"Layer group must be one of {', '.join(groups)}.")
+        raise _error(f"Layer group must be one of {', '.join(groups)}.")
     row_seed, col_seed, n = _seed(row_seed, "row seed"), _seed(col_seed, "column seed"), int(n)
     rows = an.sample_latents(G, list(range(row_seed, min(row_seed + n, MAX_SEED + 1))), psi=float(psi))
     cols = an.sample_latents(G, list(range(col_seed, min(col_seed + n, MAX_SEED + 1))), psi=float(psi))
@@ -360,7 +366,7 @@ def project_face(path, model, mix_seed, group, steps=100, progress=gr.Progress()
     restorer = get_restorer(model)
     res = restorer(img, upscale=1, only_center_face=True)
     if not res.faces:
-        raise gr.Error("No face found; upload a photo with a clear frontal face.")
+        raise _error("No face found; upload a photo with a clear frontal face.")
     model_ = restorer.model
     G = model_.stylegan_decoder if hasattr(model_, "stylegan_decoder") else model_.generator
     face = res.faces[0].aligned
@@ -376,7 +382,7 @@ def project_face(path, model, mix_seed, group, steps=100, progress=gr.Progress()
     other = an.sample_latents(G, [mix_seed])
     groups = an.layer_groups(G.num_ws)
     if group not in groups:
-        raise gr.Error(f"Layer group must be one of {', '.join(groups)}.")
+        raise _error(f"Layer group must be one of {', '.join(groups)}.")
     idx = list(groups[group])
     mine_then_other = ws.clone()
     mine_then_other[:, idx] = other[:, idx]
@@ -406,14 +412,14 @@ def _upsize(images: np.ndarray, min_size: int = 128) -> np.ndarray:
 def degradation_lab(path, blur, down, noise, quality, models, seed):
     """Degrade a clean face, restore it with each model, and score every output against the clean face."""
     if not models:
-        raise gr.Error("Pick at least one model to compare.")
+        raise _error("Pick at least one model to compare.")
     img = _read_upload(path, "clean face")
     restorers = {name: get_restorer(name) for name in models}
     first = next(iter(restorers.values()))
     s, zoom = first.face_size, first.crop_zoom
     for name, r in restorers.items():
         if (r.face_size, r.crop_zoom) != (s, zoom):
-            raise gr.Error(f"{name} works at {r.face_size}px; compare models of the same face size ({s}px).")
+            raise _error(f"{name} works at {r.face_size}px; compare models of the same face size ({s}px).")
     dets = detect_faces(img.rgb)
     clean = (
         align_face(img.rgb, dets[0].landmarks, s, zoom=zoom).crop

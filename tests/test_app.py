@@ -42,6 +42,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_LOG: list[subprocess.Popen] = []  # the running server, whose output a test reads
+
+
+def _server_output() -> str:
+    """What the server printed so far (read without blocking)."""
+    fd = SERVER_LOG[-1].stdout.fileno()
+    os.set_blocking(fd, False)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = _free_port()
@@ -71,6 +90,7 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError("app did not start within 180 s")
+    SERVER_LOG.append(proc)
     yield url
     proc.terminate()
     try:
@@ -306,3 +326,24 @@ def test_the_lab_examples_are_real_faces_on_which_the_model_helps():
         psnr = {r[0]: r[1] for r in rows}
         assert psnr["embedded"] > psnr["degraded (bicubic)"] + 0.3, (f.name, rows)
         assert [c for _, c in gallery] == ["clean", "degraded", "embedded"]
+
+
+def test_an_unavailable_model_is_an_app_message_and_no_traceback_in_the_log(client):
+    """#34 item 1, end to end: offline, choosing GFPGAN v1.4 gives the app's message, and the server log
+    stays free of tracebacks."""
+    from gradio_client import handle_file
+
+    _server_output()  # what came before
+    with pytest.raises(Exception, match="not downloaded, and this server is offline"):
+        client.predict(
+            handle_file(str(EXAMPLES / "photo-single.png")),
+            "gfpgan-v1.4",
+            0,
+            2,
+            False,
+            False,
+            False,
+            api_name="/restore",
+        )
+    time.sleep(1)
+    assert "Traceback" not in _server_output()
