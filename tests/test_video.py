@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -100,3 +101,92 @@ def test_an_interrupted_clip_leaves_nothing_where_the_output_belongs(clip, tmp_p
     assert res.frames == 24 and res.size == (320, 240)
     with pytest.raises(FileExistsError):  # checked before any work
         restore_video(r, clip, tmp_path / "clip.mp4")
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_rotation_metadata_is_kept_and_faces_are_found_upright(tmp_path, rotation):
+    photo = read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "biden.jpg").rgb
+    src = tmp_path / "phone.mp4"
+    make_clip(photo, src, frames=6, size=(160, 120), rotation=rotation)  # stored sideways, shown upright
+    info = probe_video(src)
+    assert (info.width, info.height, info.rotation) == (120, 160, rotation)
+    res = restore_video(FaceRestorer.from_pretrained("embedded"), src, tmp_path / "out.mp4", upscale=2)
+    assert res.faces == 6 and res.size == (320, 240) and any("rotation" in n for n in res.notes)
+    out = probe_video(tmp_path / "out.mp4")
+    assert (out.width, out.height, out.rotation) == (240, 320, rotation)  # stored as the input was, with its tag
+    with av.open(str(src)) as a, av.open(str(tmp_path / "out.mp4")) as b:
+        fa = next(a.decode(video=0)).to_ndarray(format="rgb24")
+        fb = next(b.decode(video=0)).to_ndarray(format="rgb24")
+    small = cv2.resize(fb, (fa.shape[1], fa.shape[0]), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - fa).mean() < 6  # the same picture, not turned
+
+
+def _write_clip(path: Path, codec: str, pix_fmt: str, size: tuple[int, int], frames: int = 4) -> None:
+    w, h = size
+    face = cv2.resize(read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "obama.jpg").rgb, (w, h))
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=12)
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        for _ in range(frames):
+            for p in s.encode(av.VideoFrame.from_ndarray(face, format="rgb24").reformat(format=pix_fmt)):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "pix_fmt", "size", "upscale", "out_size", "note"),
+    [
+        (
+            "deep.mp4",
+            "libx264",
+            "yuv420p10le",
+            (160, 120),
+            "2",
+            (320, 240),
+            "10-bit video: restored and written as 8-bit",
+        ),
+        ("alpha.mkv", "ffv1", "yuva420p", (160, 120), "2", (320, 240), "alpha channel is dropped"),
+        ("odd.mkv", "ffv1", "yuv444p", (161, 121), "1", (160, 120), "161x121 output rounded down to even sides"),
+    ],
+)
+def test_deep_alpha_and_odd_sized_clips_are_restored_with_a_note(
+    tmp_path, capsys, name, codec, pix_fmt, size, upscale, out_size, note
+):
+    src = tmp_path / name
+    _write_clip(src, codec, pix_fmt, size)
+    out = tmp_path / "out"
+    rc = main(["restore", str(src), "-o", str(out), "--model", "embedded", "--upscale", upscale])
+    err = capsys.readouterr().err
+    assert rc == 0 and note in err, err
+    (written,) = out.iterdir()
+    assert written.suffix == ".mp4"  # an MP4 whatever the input's container: H.264 in MP4 plays everywhere
+    info = probe_video(written)
+    assert (info.width, info.height) == out_size and info.pix_fmt == "yuv420p" and _count(written, "video") == 4
+
+
+def test_zero_frames_truncated_and_over_limit_clips_are_refused_before_work(clip, tmp_path):
+    empty = tmp_path / "empty.mkv"  # a video stream with no frames, beside some sound
+    with av.open(str(empty), "w", format="matroska") as c:
+        v = c.add_stream("ffv1", rate=12)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        s = c.add_stream("aac", rate=44100)
+        s.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 44100
+        for p in [*s.encode(frame), *s.encode()]:
+            c.mux(p)
+    with pytest.raises(VideoInputError, match="no frames"):
+        probe_video(empty)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 3])
+    r = FaceRestorer.from_pretrained("embedded")
+    out = tmp_path / "out"
+    with pytest.raises(VideoInputError, match="cut.mp4: "):
+        restore_video(r, cut, out / "cut.mp4")
+    calls = []
+    with pytest.raises(ValueError, match=r"320x240 frames are over the 0.05 MP per-frame limit"):
+        restore_video(r, clip, out / "a.mp4", max_pixels=50_000, progress=lambda *a: calls.append(a))
+    with pytest.raises(ValueError, match=r"2.0 s is over the 1 s limit"):
+        restore_video(r, clip, out / "b.mp4", max_seconds=1, progress=lambda *a: calls.append(a))
+    assert calls == [] and (not out.exists() or list(out.iterdir()) == [])

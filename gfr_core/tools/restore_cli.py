@@ -213,6 +213,8 @@ def _restore_clip(restorer, job: _Job, args: argparse.Namespace) -> int:
             f"{job.src}: {res.frames} frame(s), {res.faces} face crop(s) -> {res.path} ({res.size[0]}x{res.size[1]})",
             file=sys.stderr,
         )
+        for note in res.notes:
+            tqdm.write(f"  note: {note}", file=sys.stderr)
     return 0
 
 

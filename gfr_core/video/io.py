@@ -14,7 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VIDEO_SUFFIXES", "VideoInfo", "VideoInputError", "VideoWriter", "probe_video", "read_frames"]
+__all__ = [
+    "VIDEO_SUFFIXES",
+    "VideoInfo",
+    "VideoInputError",
+    "VideoWriter",
+    "probe_video",
+    "read_frames",
+    "upright",
+    "video_notes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,35 @@ class VideoInfo:
     time_base: Fraction
     has_audio: bool
     pix_fmt: str | None
+    rotation: int = 0  # display rotation, degrees counter-clockwise (0, 90, 180, 270), from the display matrix
+    bit_depth: int = 8  # bits per sample of the stored pixels
+    alpha: bool = False  # the stored pixels carry an alpha channel
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as shown, after the rotation."""
+        return (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
+
+
+def upright(rgb: np.ndarray, rotation: int, *, inverse: bool = False) -> np.ndarray:
+    """A stored frame turned as the player shows it (``inverse``: an upright frame turned back to storage)."""
+    k = (rotation // 90) % 4
+    return np.rot90(rgb, -k if inverse else k) if k else rgb
+
+
+def video_notes(info: VideoInfo, upscale: float) -> list[str]:
+    """One line for each thing about ``info`` that the output cannot keep as it is."""
+    notes = []
+    if info.bit_depth > 8:
+        notes.append(f"{info.bit_depth}-bit video: restored and written as 8-bit H.264 (yuv420p)")
+    if info.alpha:
+        notes.append("the clip's alpha channel is dropped: H.264 has none (the frames are kept opaque)")
+    w, h = round(info.width * upscale), round(info.height * upscale)
+    if w % 2 or h % 2:
+        notes.append(f"{w}x{h} output rounded down to even sides ({w - w % 2}x{h - h % 2}), as H.264 requires")
+    if info.rotation:
+        notes.append(f"rotation metadata ({info.rotation} degrees) kept; faces are found on the upright frames")
+    return notes
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -64,6 +102,10 @@ def probe_video(path: str | Path) -> VideoInfo:
             if not rate or vs.codec_context.width <= 0:
                 raise VideoInputError(f"{path}: the video stream has no frame size or rate; re-encode it")
             duration = float(vs.duration * vs.time_base) if vs.duration else (c.duration or 0) / 1e6
+            first = next(iter(c.decode(vs)), None)  # decoding one frame proves there is one to restore
+            if first is None:
+                raise VideoInputError(f"{path}: the video stream has no frames; re-export the clip")
+            fmt = av.VideoFormat(vs.codec_context.pix_fmt or first.format.name)
             return VideoInfo(
                 width=vs.codec_context.width,
                 height=vs.codec_context.height,
@@ -73,6 +115,9 @@ def probe_video(path: str | Path) -> VideoInfo:
                 time_base=Fraction(vs.time_base),
                 has_audio=bool(c.streams.audio),
                 pix_fmt=vs.codec_context.pix_fmt,
+                rotation=int(round((first.rotation or 0) / 90)) * 90 % 360,
+                bit_depth=max(comp.bits for comp in fmt.components),
+                alpha=any(comp.is_alpha for comp in fmt.components),
             )
     except VideoInputError:
         raise
@@ -112,6 +157,8 @@ class VideoWriter:
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p"
         self.stream.time_base = info.time_base
+        if info.rotation:
+            self.stream.set_display_rotation(info.rotation)
         if codec == "libx264":
             self.stream.options = {"crf": str(crf), "preset": "veryfast"}
         self.audio_out = None

@@ -17,7 +17,7 @@ import numpy as np
 from ..face import Detection
 from ..io.image import TEMP_PREFIX
 from ..restore import RestoreResult
-from .io import VideoInfo, VideoWriter, probe_video, read_frames
+from .io import VideoInfo, VideoWriter, probe_video, read_frames, upright, video_notes
 from .track import Tracker, smooth_detections
 
 __all__ = ["VideoResult", "restore_video"]
@@ -32,7 +32,8 @@ class VideoResult:
     path: Path
     frames: int
     faces: int  # face crops restored, all frames together
-    size: tuple[int, int]  # output (width, height)
+    size: tuple[int, int]  # output (width, height) as shown (after the rotation metadata)
+    notes: tuple[str, ...] = ()  # what the output could not keep as it was (bit depth, alpha, odd sides, ...)
 
 
 def _even(n: int) -> int:
@@ -81,7 +82,11 @@ def restore_video(
         )
     if max_seconds is not None and info.duration > max_seconds:
         raise ValueError(f"{src}: {info.duration:.1f} s is over the {max_seconds:g} s limit; cut the clip first")
-    out_w, out_h = _even(round(info.width * upscale)), _even(round(info.height * upscale))
+    shown_w, shown_h = info.display_size
+    out_w, out_h = _even(round(shown_w * upscale)), _even(round(shown_h * upscale))  # upright
+    notes = tuple(video_notes(info, upscale))
+    for note in notes:
+        log.info("%s: %s", src, note)
     detect_every = max(1, int(detect_every)) if temporal else 1
     lookahead = int(np.ceil(3 * sigma)) if temporal else 0
     tracker = Tracker()
@@ -90,7 +95,8 @@ def restore_video(
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".part.mp4", dir=dst.parent)
     os.close(fd)
-    writer = VideoWriter(tmp, width=out_w, height=out_h, info=info, source=src)
+    stored_w, stored_h = (out_h, out_w) if info.rotation % 180 else (out_w, out_h)
+    writer = VideoWriter(tmp, width=stored_w, height=stored_h, info=info, source=src)
     done = faces = 0
 
     def emit(index: int, rgb: np.ndarray, pts: int | None) -> None:
@@ -103,7 +109,7 @@ def restore_video(
         image = res.image[:out_h, :out_w]
         if image.shape[:2] != (out_h, out_w):  # rounding of the upscale: pad the last row / column
             image = np.pad(image, ((0, out_h - image.shape[0]), (0, out_w - image.shape[1]), (0, 0)), mode="edge")
-        writer.write(image, pts)
+        writer.write(upright(image, info.rotation, inverse=True), pts)
         if on_frame is not None:
             on_frame(index, res)
         faces += len(res.faces)
@@ -114,7 +120,8 @@ def restore_video(
             del observed[f]
 
     try:
-        for index, (rgb, pts) in enumerate(read_frames(src)):
+        for index, (stored, pts) in enumerate(read_frames(src)):
+            rgb = upright(stored, info.rotation)
             if index % detect_every == 0:
                 found = restorer.detect(rgb)
                 observed[index] = dict(tracker.assign(index, found))
@@ -135,4 +142,4 @@ def restore_video(
         writer.abort()
         Path(tmp).unlink(missing_ok=True)
         raise
-    return VideoResult(dst, done, faces, (out_w, out_h))
+    return VideoResult(dst, done, faces, (out_w, out_h), notes)

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .io import _av
+from .io import _av, upright
 
 __all__ = ["camera_path", "make_clip"]
 
@@ -37,6 +37,7 @@ def make_clip(
     quality: int = 60,
     noise: float = 3.0,
     seed: int = 0,
+    rotation: int = 0,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Write a clip of ``photo`` moving along :func:`camera_path`: each sharp frame (``size`` x ``scale``)
     is area-downscaled ``scale`` times, noised and JPEG-compressed on its own. Returns (the (n,2,3) maps
@@ -49,7 +50,9 @@ def make_clip(
     maps, sharp = [], []
     with av.open(str(path), "w", format="mp4") as out:
         vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.width, vs.height, vs.pix_fmt = (h, w, "yuv420p") if rotation % 180 else (w, h, "yuv420p")
+        if rotation:
+            vs.set_display_rotation(rotation)
         vs.options = {"crf": "12", "preset": "veryfast"}
         if audio:
             aus = out.add_stream("aac", rate=44100)
@@ -67,7 +70,8 @@ def make_clip(
             lq = np.clip(lq + rng.normal(0, noise, lq.shape), 0, 255).astype(np.uint8)
             ok, enc = cv2.imencode(".jpg", cv2.cvtColor(lq, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
             lq = cv2.cvtColor(cv2.imdecode(enc, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            for packet in vs.encode(av.VideoFrame.from_ndarray(lq, format="rgb24")):
+            stored = np.ascontiguousarray(upright(lq, rotation, inverse=True))
+            for packet in vs.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
                 out.mux(packet)
         for packet in vs.encode():
             out.mux(packet)
