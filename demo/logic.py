@@ -92,16 +92,21 @@ MAX_SEED = 2**31 - 1
 """Seeds are integers in [0, MAX_SEED]."""
 
 
-def max_output_pixels() -> int:
-    """The output limit in force (``GFR_MAX_OUTPUT_PIXELS`` or :data:`DEFAULT_MAX_OUTPUT_PIXELS`)."""
-    raw = os.environ.get("GFR_MAX_OUTPUT_PIXELS", str(DEFAULT_MAX_OUTPUT_PIXELS))
+def env_limit(name: str, default: float, unit: str, example: str) -> float:
+    """A positive limit from the environment variable ``name`` (else ``default``), or a gr.Error that names it."""
+    raw = os.environ.get(name, str(default))
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value >= 1):
-        raise _error(f"GFR_MAX_OUTPUT_PIXELS must be a positive number of pixels (e.g. 36000000), got {raw!r}")
-    return int(value)
+    if not (math.isfinite(value) and value > 0):
+        raise _error(f"{name} must be a positive number of {unit} (e.g. {example}), got {raw!r}")
+    return value
+
+
+def max_output_pixels() -> int:
+    """The output limit in force (``GFR_MAX_OUTPUT_PIXELS`` or :data:`DEFAULT_MAX_OUTPUT_PIXELS`)."""
+    return max(1, int(env_limit("GFR_MAX_OUTPUT_PIXELS", DEFAULT_MAX_OUTPUT_PIXELS, "pixels", "36000000")))
 
 
 def _number(value, what: str, lo: float, hi: float) -> float:

@@ -8,7 +8,7 @@ import gradio as gr
 
 from gfr_core import get_card, list_models
 
-from . import logic
+from . import logic, video
 
 __all__ = ["EXAMPLES", "build_demo", "models_markdown"]
 
@@ -117,6 +117,39 @@ def _restore_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
             outputs=[slider, gallery, overlay, download, status],
             api_name="restore",
             concurrency_limit=2,
+        )
+
+
+def _video_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
+    """Video: every face of a clip, tracked and steady, with its sound."""
+    seconds, pixels = video.video_limits()
+    with gr.Tab("Video"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                clip = gr.Video(
+                    label=f"Clip (up to {seconds:g} s and {pixels / 1e6:.2g} MP a frame here)",
+                    sources=["upload"],
+                    format=None,
+                    elem_id="video-input",
+                )
+                model = gr.Dropdown(restorers, value=default, label="Model", elem_id="video-model")
+                fidelity = gr.Slider(
+                    0, 1, value=0.0, step=0.05, label="Fidelity (0 full restoration, 1 the input upscaled)"
+                )
+                upscale = gr.Slider(1, 4, value=2, step=logic.UPSCALE_STEP, label="Upscale", elem_id="video-upscale")
+                temporal = gr.Checkbox(
+                    value=True, label="Steady faces: track and smooth them over time (off: frame by frame)"
+                )
+                run = gr.Button("Restore the clip", variant="primary", elem_id="video-button")
+            with gr.Column(scale=2):
+                status = gr.Markdown(elem_id="video-status")
+                out = gr.Video(label="Restored (H.264, with the clip's sound)", format=None, elem_id="video-output")
+        run.click(
+            video.restore_clip,
+            inputs=[clip, model, fidelity, upscale, temporal],
+            outputs=[out, status],
+            api_name="restore_video",
+            concurrency_limit=1,
         )
 
 
@@ -237,6 +270,7 @@ def build_demo() -> gr.Blocks:
         )
         gr.Markdown(f"**Model:** {why}", elem_id="model-status")
         _restore_tab(restorers, default)
+        _video_tab(restorers, default)
         _prior_tab(restorers, default)  # the best available everywhere, as on the Restore tab
         _lab_tab(restorers, default)
         _models_tab()

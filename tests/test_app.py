@@ -73,6 +73,7 @@ def server(tmp_path_factory):
         GRADIO_ANALYTICS_ENABLED="False",
         HF_HUB_OFFLINE="1",
         GFR_MAX_PIXELS="4000000",
+        GFR_VIDEO_MAX_SECONDS="5",
     )
     proc = subprocess.Popen(
         [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -347,3 +348,90 @@ def test_an_unavailable_model_is_an_app_message_and_no_traceback_in_the_log(clie
         )
     time.sleep(1)
     assert "Traceback" not in _server_output()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    from gfr_core import read_image
+    from gfr_core.video.synth import make_clip
+
+    path = tmp_path_factory.mktemp("clip") / "speech.mp4"
+    photo = read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "obama.jpg").rgb
+    make_clip(photo, path, frames=12, fps=12, size=(160, 120), audio=True)
+    return path
+
+
+def test_video_endpoint_restores_a_clip_with_its_sound(client, clip):
+    from gradio_client import handle_file
+
+    from gfr_core.video import probe_video
+
+    out, status = client.predict(handle_file(str(clip)), "embedded", 0, 2, True, api_name="/restore_video")
+    path = Path(out["video"] if isinstance(out, dict) else out)
+    info, src = probe_video(path), probe_video(clip)
+    assert path.name == "speech-restored.mp4" and (info.width, info.height) == (320, 240)
+    assert info.has_audio and info.rate == src.rate and abs(info.duration - src.duration) < 0.05
+    assert "12 frames" in status and "sound kept" in status, status
+
+
+def test_video_limits_are_checked_before_any_work(monkeypatch, tmp_path, clip):
+    from demo import logic, video
+
+    monkeypatch.setenv("GFR_VIDEO_MAX_SECONDS", "0.5")
+    before = sorted(logic.TMP.rglob("*"))
+    with pytest.raises(
+        gr_error(), match=r"speech.mp4: 1.0 s is over this server's 0.5 s limit .*GFR_VIDEO_MAX_SECONDS"
+    ):
+        video.restore_clip(str(clip), "embedded", 0, 2, progress=lambda *a, **k: None)
+    monkeypatch.setenv("GFR_VIDEO_MAX_SECONDS", "60")
+    monkeypatch.setenv("GFR_VIDEO_MAX_PIXELS", "10000")
+    with pytest.raises(gr_error(), match=r"160x120 frames are over this server's 10,000 pixels per frame"):
+        video.restore_clip(str(clip), "embedded", 0, 2, progress=lambda *a, **k: None)
+    monkeypatch.setenv("GFR_VIDEO_MAX_PIXELS", "lots")
+    with pytest.raises(gr_error(), match="GFR_VIDEO_MAX_PIXELS must be a positive number of pixels"):
+        video.restore_clip(str(clip), "embedded", 0, 2, progress=lambda *a, **k: None)
+    monkeypatch.delenv("GFR_VIDEO_MAX_PIXELS")
+    (tmp_path / "photo.mp4").write_bytes((EXAMPLES / "photo-single.png").read_bytes())
+    with pytest.raises(gr_error(), match=r"^.photo.mp4: this is a still image, not a clip"):
+        video.restore_clip(str(tmp_path / "photo.mp4"), "embedded", 0, 2, progress=lambda *a, **k: None)
+    (tmp_path / "noise.mp4").write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(
+        gr_error(), match=r"^.noise.mp4: not a readable video .Invalid data found when processing input.; re-export it"
+    ):
+        video.restore_clip(str(tmp_path / "noise.mp4"), "embedded", 0, 2, progress=lambda *a, **k: None)
+    assert sorted(logic.TMP.rglob("*")) == before  # nothing written
+
+
+def gr_error() -> type:
+    import gradio as gr
+
+    return gr.Error
+
+
+def test_browser_restores_a_clip_and_plays_it_with_sound(server, clip):
+    if shutil.which("chromium") is None:
+        if os.environ.get("GFR_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is required here (GFR_REQUIRE_BROWSER=1) but not installed")
+        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(server, wait_until="networkidle")
+        page.get_by_role("tab", name="Video").click()
+        assert "up to 5 s" in page.locator("#video-input").inner_text()  # the server's limit, shown
+        page.locator("#video-input input[type=file]").set_input_files(str(clip))
+        page.locator("#video-input video").first.wait_for(timeout=30_000)
+        page.locator("#video-button").click()
+        page.locator("#video-output video").first.wait_for(timeout=120_000)
+        assert "12 frames" in page.locator("#video-status").inner_text()
+        player = page.locator("#video-output video").first
+        page.wait_for_function("v => v.readyState >= 1 && v.duration > 0", arg=player.element_handle(), timeout=30_000)
+        duration = player.evaluate("v => v.duration")
+        size = player.evaluate("v => [v.videoWidth, v.videoHeight]")
+        assert abs(duration - 1.0) < 0.1 and size == [320, 240], (duration, size)
+        page.screenshot(path=str(ARTIFACTS / "app-video.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "app-video.png").stat().st_size > 10_000

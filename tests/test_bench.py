@@ -171,3 +171,17 @@ def test_upsampler_bench_times_face_detail_and_background():
     assert u["face_detail_per_face_s"] == pytest.approx(u["face_detail_s"] / 4)
     line = format_report({"results": [], "upsampler": u})
     assert line.startswith("upsampler (RRDBNet") and "per input MP" in line
+
+
+def test_video_bench_times_a_640x360_clip_decode_to_encode(capsys):
+    from gfr_core.tools.cli import main
+
+    assert main(["bench", "--video", "--short", "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["model"] == "embedded" and report["weights"] == "pretrained"
+    assert report["clip"].startswith("640x360, 24 frames at 24 fps, one face")
+    runs = {r["run"]: r for r in report["runs"]}
+    assert runs["x1, --temporal on"]["output"] == "640x360" and runs["x2, --temporal off"]["output"] == "1280x720"
+    for r in runs.values():
+        assert r["frames"] == 24 and r["faces_per_frame"] == 1.0  # the face is found and restored in every frame
+        assert r["fps"] == pytest.approx(r["frames"] / r["seconds"])

@@ -46,6 +46,7 @@ __all__ = [
     "bench_variants",
     "matmul_peak_gflops",
     "run",
+    "timing_restorer",
 ]
 
 
@@ -560,6 +561,22 @@ def bench_memory(
     )
 
 
+def timing_restorer(model: str, device: str):
+    """(a :class:`~gfr_core.restore.FaceRestorer` for ``model``, "pretrained" or "random"): the released
+    weights when they are cached, else the architecture with random weights (timings do not depend on them)."""
+    from ..hub import is_cached
+    from ..restore import FaceRestorer
+
+    card = get_card(model)
+    if is_cached(card):
+        return FaceRestorer.from_pretrained(model, device=device), "pretrained"
+    torch.manual_seed(0)
+    net = build_model(card)
+    return FaceRestorer(
+        net, face_size=card.face_size, name=card.name, device=device, crop_zoom=card.crop_zoom
+    ), "random"
+
+
 def _run_child(entry: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Call ``gfr_core.tools.bench.<entry>(json)`` in a fresh Python process with this one's thread count.
 
@@ -586,22 +603,11 @@ def _model_child(args_json: str) -> None:
 
 def _memory_child(args_json: str) -> None:
     """Body of :func:`bench_memory` (runs in the child process and prints one JSON line)."""
-    from ..hub import is_cached
-    from ..restore import FaceRestorer
-
     a = json.loads(args_json)
     h = int(round((a["megapixels"] * 1e6 / 1.5) ** 0.5))
     w = int(round(h * 1.5))
     photo = _synthetic_photo(w, h, a["faces"], face_px=h // 4)
-    card = get_card(a["model"])
-    if is_cached(card):
-        restorer, weights = FaceRestorer.from_pretrained(a["model"], device=a["device"]), "pretrained"
-    else:
-        torch.manual_seed(0)
-        restorer = FaceRestorer(
-            build_model(card), face_size=card.face_size, name=card.name, device=a["device"], crop_zoom=card.crop_zoom
-        )
-        weights = "random"
+    restorer, weights = timing_restorer(a["model"], a["device"])
     rss_before = _rss_mb()
     t = time.perf_counter()
     res = restorer(photo, upscale=a["upscale"])

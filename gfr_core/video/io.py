@@ -35,6 +35,11 @@ class VideoInputError(ValueError):
     """The clip cannot be used; the message says why and what to do."""
 
 
+def _reason(exc: Exception) -> str:
+    """FFmpeg's reason, without its errno and file name."""
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+
+
 def _av():
     try:
         import av
@@ -97,6 +102,8 @@ def probe_video(path: str | Path) -> VideoInfo:
             if not c.streams.video:
                 what = "only sound" if c.streams.audio else "no video stream"
                 raise VideoInputError(f"{path}: the file has {what}; give a video clip")
+            if c.format.name == "image2" or c.format.name.endswith("_pipe"):  # FFmpeg reads a photo as one frame
+                raise VideoInputError(f"{path}: this is a still image, not a clip; restore it as a photo")
             vs = c.streams.video[0]
             rate = vs.average_rate or vs.guessed_rate
             if not rate or vs.codec_context.width <= 0:
@@ -122,7 +129,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     except VideoInputError:
         raise
     except Exception as exc:  # FFmpeg's errors for corrupt, truncated or foreign files
-        raise VideoInputError(f"{path}: not a readable video ({str(exc).splitlines()[0]}); re-export it") from None
+        raise VideoInputError(f"{path}: not a readable video ({_reason(exc)}); re-export it") from None
 
 
 def read_frames(path: str | Path) -> Iterator[tuple[np.ndarray, int | None]]:
@@ -137,7 +144,7 @@ def read_frames(path: str | Path) -> Iterator[tuple[np.ndarray, int | None]]:
     except Exception as exc:
         if isinstance(exc, GeneratorExit):
             raise
-        raise VideoInputError(f"{path}: decoding failed ({str(exc).splitlines()[0]}); the file is damaged") from None
+        raise VideoInputError(f"{path}: decoding failed ({_reason(exc)}); the file is damaged") from None
 
 
 class VideoWriter:
