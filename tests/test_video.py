@@ -190,3 +190,38 @@ def test_zero_frames_truncated_and_over_limit_clips_are_refused_before_work(clip
     with pytest.raises(ValueError, match=r"2.0 s is over the 1 s limit"):
         restore_video(r, clip, out / "b.mp4", max_seconds=1, progress=lambda *a: calls.append(a))
     assert calls == [] and (not out.exists() or list(out.iterdir()) == [])
+
+
+def test_sound_mp4_cannot_hold_is_re_encoded_as_aac(tmp_path, capsys):
+    """An old camera's AVI: Motion JPEG with ADPCM sound, which MP4 cannot hold."""
+    src = tmp_path / "camera.avi"
+    face = cv2.resize(read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "obama.jpg").rgb, (160, 120))
+    with av.open(str(src), "w", format="avi") as c:
+        v = c.add_stream("mjpeg", rate=10)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuvj420p"
+        a = c.add_stream("adpcm_ima_wav", rate=8000)
+        a.layout = "mono"
+        for _ in range(10):
+            for p in v.encode(av.VideoFrame.from_ndarray(face, format="rgb24").reformat(format="yuvj420p")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        n = a.codec_context.frame_size
+        tone = (8000 * np.sin(np.arange(8000) / 5)).astype(np.int16)
+        for start in range(0, 8000 - n + 1, n):  # one second of sound
+            f = av.AudioFrame.from_ndarray(tone[None, start : start + n], format="s16p", layout="mono")
+            f.sample_rate, f.pts = 8000, start
+            for p in a.encode(f):
+                c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+    out = tmp_path / "out"
+    assert main(["restore", str(src), "-o", str(out), "--model", "embedded", "--upscale", "1"]) == 0
+    assert "the adpcm_ima_wav sound is re-encoded as AAC" in capsys.readouterr().err
+    with av.open(str(out / "camera.mp4")) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+        sound = np.concatenate([f.to_ndarray().ravel() for f in c.decode(audio=0)])
+    with av.open(str(src)) as c:
+        samples = sum(f.samples for f in c.decode(audio=0))
+    assert abs(len(sound) - samples) < 1024 and np.abs(sound).max() > 0.05  # all of it, and not silence
+    assert _count(out / "camera.mp4", "video") == 10

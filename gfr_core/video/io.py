@@ -169,12 +169,26 @@ class VideoWriter:
         if codec == "libx264":
             self.stream.options = {"crf": str(crf), "preset": "veryfast"}
         self.audio_out = None
+        self.resampler = None  # set when the sound must be re-encoded
+        self.notes: list[str] = []
         if info.has_audio:
             self._in = av.open(str(self.source))
             self.audio_in = self._in.streams.audio[0]
-            self.audio_out = self.container.add_stream_from_template(self.audio_in)
+            try:
+                self.audio_out = self.container.add_stream_from_template(self.audio_in)
+            except ValueError:  # a codec MP4 cannot hold (ADPCM from old cameras, ...): re-encoded as AAC
+                self._add_aac()
         self.time_base = info.time_base
         self._av = av
+
+    def _add_aac(self) -> None:
+        ctx = self.audio_in.codec_context
+        rate = ctx.sample_rate if 8000 <= (ctx.sample_rate or 0) <= 96000 else 48000
+        layout = "mono" if ctx.channels == 1 else "stereo"
+        self.audio_out = self.container.add_stream("aac", rate=rate)
+        self.audio_out.layout = layout
+        self.resampler = _av().AudioResampler(format="fltp", layout=layout, rate=rate)
+        self.notes.append(f"the {ctx.name} sound is re-encoded as AAC: MP4 cannot hold {ctx.name}")
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
@@ -185,7 +199,13 @@ class VideoWriter:
     def close(self) -> None:
         for packet in self.stream.encode():
             self.container.mux(packet)
-        if self.audio_out is not None:
+        if self.resampler is not None:
+            for frame in [*self._in.decode(self.audio_in), None]:
+                for chunk in self.resampler.resample(frame):
+                    self.container.mux(self.audio_out.encode(chunk))
+            self.container.mux(self.audio_out.encode(None))
+            self._in.close()
+        elif self.audio_out is not None:
             for packet in self._in.demux(self.audio_in):
                 if packet.dts is None:
                     continue

@@ -96,7 +96,14 @@ def restore_video(
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".part.mp4", dir=dst.parent)
     os.close(fd)
     stored_w, stored_h = (out_h, out_w) if info.rotation % 180 else (out_w, out_h)
-    writer = VideoWriter(tmp, width=stored_w, height=stored_h, info=info, source=src)
+    try:
+        writer = VideoWriter(tmp, width=stored_w, height=stored_h, info=info, source=src)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for note in writer.notes:
+        log.info("%s: %s", src, note)
+    notes += tuple(writer.notes)
     done = faces = 0
 
     def emit(index: int, rgb: np.ndarray, pts: int | None) -> None:
