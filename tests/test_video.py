@@ -3,6 +3,7 @@ and their landmarks smoothed over time; bad clips are one line; an interrupted r
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -225,3 +226,26 @@ def test_sound_mp4_cannot_hold_is_re_encoded_as_aac(tmp_path, capsys):
         samples = sum(f.samples for f in c.decode(audio=0))
     assert abs(len(sound) - samples) < 1024 and np.abs(sound).max() > 0.05  # all of it, and not silence
     assert _count(out / "camera.mp4", "video") == 10
+
+
+def test_a_variable_frame_rate_keeps_every_timestamp(tmp_path):
+    """Frames 100 ms and 33 ms apart in turn (a phone's variable rate): each keeps its time exactly."""
+    src = tmp_path / "vfr.mp4"
+    face = cv2.resize(read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "obama.jpg").rgb, (160, 120))
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        v.time_base = v.codec_context.time_base = Fraction(1, 1000)
+        for i in range(16):
+            f = av.VideoFrame.from_ndarray(face, format="rgb24")
+            f.pts, f.time_base = (i // 2) * 133 + (i % 2) * 100, Fraction(1, 1000)
+            for p in v.encode(f):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    restore_video(FaceRestorer.from_pretrained("embedded"), src, tmp_path / "out.mp4", upscale=1)
+    with av.open(str(src)) as a, av.open(str(tmp_path / "out.mp4")) as b:
+        ta = [f.time for f in a.decode(video=0)]
+        tb = [f.time for f in b.decode(video=0)]
+    assert len(set(np.round(np.diff(ta), 3))) == 2  # the input really is variable
+    assert np.allclose(ta, tb, atol=1e-4)

@@ -132,15 +132,16 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise VideoInputError(f"{path}: not a readable video ({_reason(exc)}); re-export it") from None
 
 
-def read_frames(path: str | Path) -> Iterator[tuple[np.ndarray, int | None]]:
-    """(RGB uint8 (H,W,3), pts in the stream's time base) for every frame, decoded one at a time."""
+def read_frames(path: str | Path) -> Iterator[tuple[np.ndarray, int | None, int]]:
+    """(RGB uint8 (H,W,3), pts, duration (both in the stream's time base; 0: unknown)) for every frame,
+    decoded one at a time."""
     av = _av()
     try:
         with av.open(str(path)) as c:
             vs = c.streams.video[0]
             vs.thread_type = "AUTO"
             for frame in c.decode(vs):
-                yield frame.to_ndarray(format="rgb24"), frame.pts
+                yield frame.to_ndarray(format="rgb24"), frame.pts, frame.duration or 0
     except Exception as exc:
         if isinstance(exc, GeneratorExit):
             raise
@@ -163,7 +164,9 @@ class VideoWriter:
         self.stream = self.container.add_stream(codec, rate=info.rate)
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p"
-        self.stream.time_base = info.time_base
+        # the encoder counts in the input's time base too: frame times are copied, never rounded to 1 / rate
+        # (a variable frame rate would otherwise collide on equal timestamps)
+        self.stream.time_base = self.stream.codec_context.time_base = info.time_base
         if info.rotation:
             self.stream.set_display_rotation(info.rotation)
         if codec == "libx264":
@@ -190,9 +193,11 @@ class VideoWriter:
         self.resampler = _av().AudioResampler(format="fltp", layout=layout, rate=rate)
         self.notes.append(f"the {ctx.name} sound is re-encoded as AAC: MP4 cannot hold {ctx.name}")
 
-    def write(self, rgb: np.ndarray, pts: int | None) -> None:
+    def write(self, rgb: np.ndarray, pts: int | None, duration: int = 0) -> None:
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts, frame.time_base = pts, self.time_base
+        if duration:
+            frame.duration = duration  # the last frame's too: the clip keeps its length
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 

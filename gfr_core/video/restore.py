@@ -91,7 +91,7 @@ def restore_video(
     lookahead = int(np.ceil(3 * sigma)) if temporal else 0
     tracker = Tracker()
     observed: dict[int, dict[int, Detection]] = {}
-    pending: deque[tuple[int, np.ndarray, int | None]] = deque()
+    pending: deque[tuple[int, np.ndarray, int | None, int]] = deque()
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".part.mp4", dir=dst.parent)
     os.close(fd)
@@ -106,7 +106,7 @@ def restore_video(
     notes += tuple(writer.notes)
     done = faces = 0
 
-    def emit(index: int, rgb: np.ndarray, pts: int | None) -> None:
+    def emit(index: int, rgb: np.ndarray, pts: int | None, duration: int) -> None:
         nonlocal done, faces
         window = {f: d for f, d in observed.items() if abs(f - index) <= max(lookahead, 1) + detect_every}
         dets = smooth_detections(
@@ -116,7 +116,7 @@ def restore_video(
         image = res.image[:out_h, :out_w]
         if image.shape[:2] != (out_h, out_w):  # rounding of the upscale: pad the last row / column
             image = np.pad(image, ((0, out_h - image.shape[0]), (0, out_w - image.shape[1]), (0, 0)), mode="edge")
-        writer.write(upright(image, info.rotation, inverse=True), pts)
+        writer.write(upright(image, info.rotation, inverse=True), pts, duration)
         if on_frame is not None:
             on_frame(index, res)
         faces += len(res.faces)
@@ -127,12 +127,12 @@ def restore_video(
             del observed[f]
 
     try:
-        for index, (stored, pts) in enumerate(read_frames(src)):
+        for index, (stored, pts, duration) in enumerate(read_frames(src)):
             rgb = upright(stored, info.rotation)
             if index % detect_every == 0:
                 found = restorer.detect(rgb)
                 observed[index] = dict(tracker.assign(index, found))
-            pending.append((index, rgb, pts))
+            pending.append((index, rgb, pts, duration))
             while pending and pending[0][0] <= index - lookahead:
                 emit(*pending.popleft())
         while pending:
