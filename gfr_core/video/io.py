@@ -132,16 +132,23 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise VideoInputError(f"{path}: not a readable video ({_reason(exc)}); re-export it") from None
 
 
-def read_frames(path: str | Path) -> Iterator[tuple[np.ndarray, int | None, int]]:
+def read_frames(path: str | Path) -> Iterator[tuple[np.ndarray, int, int]]:
     """(RGB uint8 (H,W,3), pts, duration (both in the stream's time base; 0: unknown)) for every frame,
-    decoded one at a time."""
+    decoded one at a time. Timestamps are increasing: a frame without one, or repeating one, gets the
+    previous one plus a frame."""
     av = _av()
     try:
         with av.open(str(path)) as c:
             vs = c.streams.video[0]
             vs.thread_type = "AUTO"
+            step = 1 / float((vs.average_rate or vs.guessed_rate or 25) * vs.time_base)  # one frame, in ticks
+            last = None
             for frame in c.decode(vs):
-                yield frame.to_ndarray(format="rgb24"), frame.pts, frame.duration or 0
+                pts = frame.pts
+                if pts is None or (last is not None and pts <= last):  # no time, or out of order: the next tick
+                    pts = 0 if last is None else last + max(1, round(step))
+                last = pts
+                yield frame.to_ndarray(format="rgb24"), pts, frame.duration or 0
     except Exception as exc:
         if isinstance(exc, GeneratorExit):
             raise
