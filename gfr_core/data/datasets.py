@@ -175,17 +175,26 @@ def load_prealigned(sources: Sequence[str | Path], *, size: int = 128, limit: in
 class AlignedFaces(torch.utils.data.Dataset):
     """Aligned uint8 faces served as (3,S,S) float tensors in [-1,1], resized to ``resolution``."""
 
-    def __init__(self, faces: np.ndarray, *, resolution: int, hflip: bool = True) -> None:
+    def __init__(self, faces: np.ndarray, *, resolution: int, hflip: bool = True, seed: int | None = None) -> None:
+        """Args:
+        faces: (N,H,W,3) uint8 RGB aligned faces.
+        resolution: Side of the served faces.
+        hflip: Mirror half of the faces at random.
+        seed: Decide each mirroring from (seed, epoch, index) rather than torch's global generator, so the
+            same face is mirrored alike whichever process loads it (data-parallel training).
+        """
         if faces.shape[1] != resolution:
             faces = np.stack([cv2.resize(f, (resolution, resolution), interpolation=cv2.INTER_AREA) for f in faces])
         self.faces = np.ascontiguousarray(faces)
-        self.hflip = hflip
+        self.hflip, self.seed, self.epoch = hflip, seed, 0
 
     def __len__(self) -> int:
         return len(self.faces)
 
     def __getitem__(self, i: int) -> torch.Tensor:
         x = from_uint8(self.faces[i])[0]
-        if self.hflip and torch.rand(()) < 0.5:
-            x = x.flip(2)
+        if self.hflip:
+            coin = torch.rand(()) if self.seed is None else np.random.default_rng((self.seed, self.epoch, i)).random()
+            if coin < 0.5:
+                x = x.flip(2)
         return x

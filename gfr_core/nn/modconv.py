@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import EqualLinear, bias_act
+from .random import randn_batch
 from .resample import Blur, Upsample2x, resize_bilinear
 from .winograd import conv3x3_winograd, winograd_filter_if_pays, winograd_pays
 
@@ -197,7 +198,7 @@ class StyleConv(nn.Module):
             if noise_mode == "const":
                 noise = self.noise_const
             elif noise_mode == "random":
-                noise = torch.randn(y.shape[0], 1, y.shape[2], y.shape[3], device=y.device, dtype=y.dtype)
+                noise = randn_batch(y.shape[0], 1, y.shape[2], y.shape[3], device=y.device, dtype=y.dtype)
             elif noise_mode != "none":
                 raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         if noise is not None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -128,7 +130,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         path = train_prior(PriorConfig(**kw)) if args.what == "prior" else train_restorer(RestorerConfig(**kw))
     except ValueError as exc:  # the trainers raise ValueError for settings, data and states that do not fit
         raise UserError(str(exc)) from exc
-    print(f"saved {path}")
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
+        return 0
+    chunk = json.loads((Path(args.out) / "training.json").read_text()).get("last_chunk", {})
+    speed = (
+        f" ({chunk['samples_per_second']:.1f} samples/s over {chunk['processes']} process(es), "
+        f"{chunk['samples']} samples in {chunk['seconds']:.0f} s)"
+        if chunk.get("samples")
+        else ""
+    )
+    print(f"saved {path}{speed}")
     return 0
 
 

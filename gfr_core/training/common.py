@@ -28,7 +28,6 @@ __all__ = [
     "faces",
     "grid",
     "hardware",
-    "infinite",
     "load_state",
     "save_state",
     "stop_on_signal",
@@ -76,11 +75,12 @@ def ema(average: nn.Module, model: nn.Module, beta: float) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_signal() -> Iterator[threading.Event]:
+def stop_on_signal(*, escalate: bool = True) -> Iterator[threading.Event]:
     """Turn the first SIGINT / SIGTERM into a request to stop after the current step (and save).
 
-    Yields the event the training loop checks. A second signal raises KeyboardInterrupt as usual. Outside the
-    main thread (where handlers cannot be installed) the event is never set.
+    Yields the event the training loop checks. A second signal raises KeyboardInterrupt as usual, unless
+    ``escalate`` is False (under ``torchrun``, where Ctrl-C reaches a process twice: from the terminal, then
+    from the launcher). Outside the main thread (where handlers cannot be installed) the event is never set.
     """
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -89,7 +89,9 @@ def stop_on_signal() -> Iterator[threading.Event]:
 
     def request_stop(signum: int, frame: Any) -> None:
         if stop.is_set():
-            raise KeyboardInterrupt
+            if escalate:
+                raise KeyboardInterrupt
+            return
         log.warning(
             "%s: stopping after this step and saving the state (send it again to stop at once, unsaved)",
             signal.Signals(signum).name,
@@ -116,12 +118,6 @@ def grid(images: Tensor, nrow: int) -> np.ndarray:
     x = to_uint8(images)
     rows = [np.concatenate(list(x[i : i + nrow]), axis=1) for i in range(0, len(x), nrow)]
     return np.concatenate(rows, axis=0)
-
-
-def infinite(loader: torch.utils.data.DataLoader) -> Iterator[Any]:
-    """Batches of ``loader``, epoch after epoch."""
-    while True:
-        yield from loader
 
 
 def hardware(dev: torch.device) -> str:
