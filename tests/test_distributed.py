@@ -61,7 +61,7 @@ def test_two_processes_train_what_one_trains_with_the_doubled_batch(faces, tmp_p
     common = ["--data", str(faces), *PRIOR, *QUIET, "--steps", "3"]
     one = _train(1, "prior", *common, "--out", str(tmp_path / "one"), "--batch", "8")
     two = _train(2, "prior", *common, "--out", str(tmp_path / "two"), "--batch", "4")
-    half = _train(1, "prior", *common, "--out", str(tmp_path / "half"), "--batch", "4")
+    _train(1, "prior", *common, "--out", str(tmp_path / "half"), "--batch", "4")
     a, b, c = (_state(tmp_path / r) for r in ("one", "two", "half"))
     assert a["step"] == b["step"] == 3 and a["images"] == b["images"] == 24
     for net in ("G", "D", "G_ema"):
