@@ -24,8 +24,12 @@ def _upload_limit() -> str:
 
 def main() -> None:
     upload_limit = _upload_limit()  # before anything heavy: a bad setting is one line
+    try:  # a Hugging Face ZeroGPU Space: `spaces` must come before torch (demo/gpu.py)
+        import spaces  # noqa: F401
+    except ImportError:
+        pass
 
-    from demo import build_demo
+    from demo import build_demo, gpu, logic
     from gfr_core.restore import reuse_freed_memory
 
     reuse_freed_memory()  # before Gradio's worker threads exist, so that they share the reused heap
@@ -33,6 +37,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     demo = build_demo()
+    if gpu.zero_gpu():  # models load on the CPU at start-up; each request moves them to its GPU
+        gpu.preload([logic.default_model()[0]])
     demo.queue(default_concurrency_limit=2, max_size=32).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

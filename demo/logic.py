@@ -37,6 +37,8 @@ from gfr_core.face import align_face, detect_faces
 from gfr_core.hub import DEFAULT_MODEL, ChecksumError, UnsafeCheckpointError
 from gfr_core.io.image import OutputTooLargeError, check_output_size, peek_image
 
+from . import gpu
+
 __all__ = [
     "BACKENDS",
     "DEFAULT_MODEL",
@@ -186,11 +188,14 @@ def get_restorer(name: str, upsampler: str | None = None, backend: str = "torch"
             f"where there is internet (gfr download {name}) and copy the Hugging Face cache here."
         )
     try:
-        return _restorer(name, upsampler, backend)
+        restorer = _restorer(name, upsampler, backend)
     except (ModelUnavailableError, ChecksumError, UnsafeCheckpointError, KeyError, ValueError) as exc:
         what = f"Model '{name}'" + (f" with the {upsampler} upsampler" if upsampler else "")
         what += " on ONNX Runtime" if backend == "onnxruntime" else ""
         raise _error(f"{what} could not be loaded: {str(exc).split('; ')[0]}. Pick a model marked 'ready'.") from None
+    if gpu.device() and backend == "torch":  # inside a ZeroGPU call: loaded on the CPU, run on its GPU
+        restorer.to(gpu.device())
+    return restorer
 
 
 def get_prior(name: str = PRIOR_MODEL):
@@ -201,9 +206,10 @@ def get_prior(name: str = PRIOR_MODEL):
     if card is not None and not card.embedded and not is_cached(card) and offline():
         raise _error(f"{name} is not downloaded, and this server is offline. Pick a prior marked 'ready'.")
     try:
-        return _prior(name)
+        prior = _prior(name)
     except (ModelUnavailableError, ChecksumError, KeyError, ValueError) as exc:
         raise _error(f"Prior '{name}' could not be loaded: {str(exc).split('; ')[0]}.") from None
+    return prior.to(gpu.device()) if gpu.device() else prior
 
 
 def _read_upload(path: str | None, what: str = "photo"):
@@ -242,6 +248,7 @@ def _check_output(w: int, h: int, upscale: float, path: str) -> None:
         raise _error(str(exc)) from None
 
 
+@gpu.on_gpu(gpu.photo_seconds)
 def restore_photo(
     path,
     model,
@@ -335,6 +342,7 @@ def default_prior() -> str:
     return PRIOR_MODEL
 
 
+@gpu.on_gpu(gpu.prior_seconds)
 def sample_prior(seed, count, psi, prior=PRIOR_MODEL):
     """Prior explorer: a row of samples starting at ``seed`` with truncation ``psi``."""
     G = get_prior(prior)
@@ -343,6 +351,7 @@ def sample_prior(seed, count, psi, prior=PRIOR_MODEL):
     return an.tile(_upsize(an.synthesize(G, ws)), min(int(count), 8))
 
 
+@gpu.on_gpu(gpu.prior_seconds)
 def style_mixing(row_seed, col_seed, n, group, psi, prior=PRIOR_MODEL):
     """Rows take the chosen layer group from the column seeds."""
     G = get_prior(prior)
@@ -356,6 +365,7 @@ def style_mixing(row_seed, col_seed, n, group, psi, prior=PRIOR_MODEL):
     return _upsize(grid[None])[0]
 
 
+@gpu.on_gpu(gpu.prior_seconds)
 def interpolation(seed_a, seed_b, steps, space, psi, prior=PRIOR_MODEL):
     G = get_prior(prior)
     frames = an.interpolate(
@@ -364,6 +374,7 @@ def interpolation(seed_a, seed_b, steps, space, psi, prior=PRIOR_MODEL):
     return an.tile(_upsize(frames), int(steps))
 
 
+@gpu.on_gpu(gpu.prior_seconds)
 def project_face(path, model, mix_seed, group, steps=100, progress=gr.Progress()):
     """'Project my face': the w+ found by optimisation (it renders your face), the w+ the restorer's encoder
     predicts (through the bare prior, without its spatial features), and style mixing with a sample."""
@@ -414,6 +425,7 @@ def _upsize(images: np.ndarray, min_size: int = 128) -> np.ndarray:
     return np.stack([cv2.resize(im, None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST) for im in images])
 
 
+@gpu.on_gpu(gpu.prior_seconds)
 def degradation_lab(path, blur, down, noise, quality, models, seed):
     """Degrade a clean face, restore it with each model, and score every output against the clean face."""
     if not models:

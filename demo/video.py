@@ -13,6 +13,7 @@ import gradio as gr
 
 from gfr_core.video import VideoInputError, probe_video, restore_video
 
+from . import gpu
 from .logic import TMP, UPSCALE_STEP, _error, _number, _sweep_tmp, env_limit, get_restorer, max_output_pixels
 
 __all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_MAX_SECONDS", "restore_clip", "video_limits"]
@@ -28,6 +29,7 @@ def video_limits() -> tuple[float, int]:
     return seconds, max(1, pixels)
 
 
+@gpu.on_gpu(gpu.clip_seconds)
 def restore_clip(path, model, fidelity, upscale, temporal=True, progress=gr.Progress()):
     """Video tab: (the restored MP4 with the clip's sound, status). Every refusal comes before any work."""
     if not path:

@@ -235,6 +235,25 @@ class FaceRestorer:
             restorer.use_onnxruntime(onnx_file(name))
         return restorer
 
+    def to(self, device: str | torch.device) -> FaceRestorer:
+        """Move the networks to ``device``, with that device's inference settings; returns ``self``.
+
+        For a GPU lent per call (Hugging Face ZeroGPU): load on the CPU, move inside the call.
+        """
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        if self.backend != "torch":
+            raise ValueError(f"an ONNX Runtime restorer stays on {self.device}; build another for {device}")
+        self.settings = InferenceSettings.for_device(device, compile=self.settings.compile)
+        self.model = self.model.to(device)
+        self._forward = optimize_for_inference(self.model, self.settings)
+        self.upsampler = self.upsampler.to(device) if self.upsampler is not None else None
+        self.parser = self.parser.to(device) if self.parser is not None else None
+        self.tiling = Tiling.for_device(device)
+        self.device = device
+        return self
+
     def use_onnxruntime(self, path: str | Path) -> None:
         """Run the network with ONNX Runtime from the exported file ``path`` (:func:`gfr_core.hub.onnx.export_onnx`)."""
         from ..hub.onnx import onnx_session
