@@ -19,7 +19,16 @@ from ..video.io import VIDEO_SUFFIXES
 
 MEDIA_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
-__all__ = ["UserError", "add_restore_parser", "collect_inputs", "default_output"]
+__all__ = [
+    "UserError",
+    "add_restore_parser",
+    "collect_inputs",
+    "default_output",
+    "job_error",
+    "load_restorer",
+    "restore_clip_job",
+    "restore_photo_job",
+]
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +185,84 @@ def _plan(inputs: list[tuple[Path, Path]], outdir: Path, ext_choice: str) -> lis
     return jobs
 
 
-def _restore_clip(restorer, job: _Job, args: argparse.Namespace) -> int:
-    """One clip through :func:`gfr_core.video.restore_video`, with a progress bar; 1 when it failed."""
-    from tqdm import tqdm
+def restore_clip_job(restorer, job: _Job, args: argparse.Namespace, progress=None) -> str:
+    """One clip through :func:`gfr_core.video.restore_video`; the line that says what was written.
 
-    from ..video import VideoInputError, restore_video
+    Raises what :func:`job_error` turns into one line.
+    """
+    from ..video import restore_video
+
+    res = restore_video(
+        restorer,
+        job.src,
+        job.dst,
+        upscale=args.upscale,
+        fidelity=args.fidelity,
+        temporal=args.temporal == "on",
+        overwrite=args.overwrite,
+        progress=progress,
+    )
+    line = f"{job.src}: {res.frames} frame(s), {res.faces} face crop(s) -> {res.path} ({res.size[0]}x{res.size[1]})"
+    return "\n".join([line, *(f"  note: {note}" for note in res.notes)])
+
+
+def restore_photo_job(restorer, job: _Job, args: argparse.Namespace, progress=None, sweep=None, owner=None) -> str:
+    """One photo through the restorer, written as planned; the line that says what was written.
+
+    ``sweep(folder)`` removes what a killed earlier run left half-written in a folder about to be written;
+    ``owner`` (output path -> its input) keeps ``--save-faces`` crops off every input and planned output.
+    Raises what :func:`job_error` turns into one line.
+    """
+    from ..io.image import check_output_size, read_image, write_image
+
+    src, dst = job.src, job.dst
+    max_output = int(args.max_output_megapixels * 1e6)
+    if job.size is not None:  # from the header, before decoding: a refused photo is never decoded
+        check_output_size(*job.size, args.upscale, max_pixels=max_output, suffix=job.ext, name=str(src))
+    img = read_image(src)
+    check_output_size(
+        img.rgb.shape[1], img.rgb.shape[0], args.upscale, max_pixels=max_output, suffix=job.ext, name=str(src)
+    )
+    res = restorer(
+        img,
+        upscale=args.upscale,
+        fidelity=args.fidelity,
+        only_center_face=args.only_center_face,
+        aligned=args.aligned,
+        background="upsampler" if args.bg_upsampler == "realesrgan" else "bicubic",
+        face_detail=args.face_upsampler == "realesrgan",
+        progress=progress,
+    )
+    if sweep is not None:
+        sweep(dst.parent)
+    write_image(dst, res.image, overwrite=args.overwrite, exif=img.exif, icc_profile=img.icc_profile)
+    if args.save_faces:
+        outdir = Path(args.output)
+        stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
+        for i, face in enumerate(res.faces):
+            for kind, pixels in (("input", face.aligned), ("restored", face.restored)):
+                path = _unique(stem.parent / f"{stem.name}_{i:02d}_{kind}.png", src, owner)  # never an input
+                if sweep is not None:
+                    sweep(path.parent)
+                write_image(path, pixels, overwrite=args.overwrite)
+    note = "; ".join(res.messages)
+    return f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
+
+
+def job_error(job: _Job, exc: BaseException) -> str | None:
+    """The one line for an input that failed for a reason of its own (the run goes on), or None."""
+    from ..io.image import ImageInputError
+
+    if isinstance(exc, (ImageInputError, UserError, FileExistsError, ValueError)):  # VideoInputError too
+        return f"gfr: error: {exc}"
+    if isinstance(exc, OSError):  # a name too long, a full disk: this file fails, the next one is tried
+        return f"gfr: error: {_os_error(job.src, exc)}"
+    return None
+
+
+def _restore_clip(restorer, job: _Job, args: argparse.Namespace) -> int:
+    """One clip, with a progress bar; 1 when it failed."""
+    from tqdm import tqdm
 
     bar = tqdm(desc=str(job.rel), unit="frame", disable=args.quiet, file=sys.stderr)
 
@@ -190,39 +272,62 @@ def _restore_clip(restorer, job: _Job, args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        res = restore_video(
-            restorer,
-            job.src,
-            job.dst,
-            upscale=args.upscale,
-            fidelity=args.fidelity,
-            temporal=args.temporal == "on",
-            overwrite=args.overwrite,
-            progress=progress,
-        )
-    except (VideoInputError, FileExistsError, ValueError) as exc:
-        tqdm.write(f"gfr: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        tqdm.write(f"gfr: error: {_os_error(job.src, exc)}", file=sys.stderr)
+        line = restore_clip_job(restorer, job, args, progress)
+    except Exception as exc:
+        message = job_error(job, exc)
+        if message is None:
+            raise
+        tqdm.write(message, file=sys.stderr)
         return 1
     finally:
         bar.close()
     if not args.quiet:
-        tqdm.write(
-            f"{job.src}: {res.frames} frame(s), {res.faces} face crop(s) -> {res.path} ({res.size[0]}x{res.size[1]})",
+        tqdm.write(line, file=sys.stderr)
+    return 0
+
+
+def load_restorer(args: argparse.Namespace):
+    """The :class:`~gfr_core.restore.FaceRestorer` the options ask for. Without ``--model``, the best
+    available one (said on stderr), or the offline model when that cannot be had; ``args.model`` is set to
+    the model loaded, so that other processes (``--engine ray``) load the same."""
+    from ..hub import ChecksumError, ModelUnavailableError, default_restorer
+    from ..restore import FaceRestorer, InferenceSettings
+
+    settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
+    chosen = args.model is None
+    if chosen:
+        args.model, why = default_restorer()
+        print(f"gfr: {why}", file=sys.stderr)
+
+    def load(name: str) -> FaceRestorer:
+        return FaceRestorer.from_pretrained(
+            name,
+            device=args.device,
+            detector=args.detector,
+            settings=settings,
+            upsampler="realesrgan" if "realesrgan" in (args.bg_upsampler, args.face_upsampler) else None,
+            parser=None if args.face_parser == "none" else args.face_parser,
+            backend=args.backend,
+        )
+
+    try:
+        return load(args.model)
+    except (ModelUnavailableError, ChecksumError) as exc:
+        if not chosen or args.model == DEFAULT_MODEL:
+            raise
+        # the default was a guess from a probe: say why it failed, then use the offline model
+        print(
+            f"gfr: could not get {args.model} ({exc}); using the embedded 64 px model '{DEFAULT_MODEL}'",
             file=sys.stderr,
         )
-        for note in res.notes:
-            tqdm.write(f"  note: {note}", file=sys.stderr)
-    return 0
+        args.model = DEFAULT_MODEL
+        return load(DEFAULT_MODEL)
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..io.image import ImageInputError, check_output_size, read_image, remove_stale_temp_files, write_image
-    from ..restore import FaceRestorer, InferenceSettings
+    from ..io.image import remove_stale_temp_files
 
     if not 0 <= args.fidelity <= 1:
         raise UserError(f"--fidelity must be in [0, 1], got {args.fidelity}")
@@ -239,12 +344,13 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     jobs = _plan(inputs, outdir, args.ext)
     done = [j for j in jobs if j.dst.exists()]
     if done and not args.overwrite:  # before the model loads: a rerun must not restore everything to fail
-        if not args.skip_existing:
+        if not args.skip_existing and args.engine != "ray":  # the Ray engine resumes by design
             raise UserError(
                 f"{len(done)} of {len(jobs)} output(s) already exist in {outdir} (first: {done[0].dst}); add "
                 "--skip-existing to restore only the missing ones, or --overwrite to replace them"
             )
-        print(f"gfr: {len(done)} of {len(jobs)} already restored, skipped (--skip-existing)", file=sys.stderr)
+        why = "--engine ray resumes" if args.engine == "ray" else "--skip-existing"
+        print(f"gfr: {len(done)} of {len(jobs)} already restored, skipped ({why})", file=sys.stderr)
         jobs = [j for j in jobs if not j.dst.exists()]
         if not jobs:
             return 0
@@ -256,95 +362,45 @@ def _cmd_restore(args: argparse.Namespace) -> int:
             remove_stale_temp_files(folder)
 
     input_files = {f.resolve() for f, _ in inputs}
-    settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
-    chosen = args.model is None
-    if chosen:
-        from ..hub import default_restorer
+    if args.engine == "ray":
+        if args.save_faces:
+            raise UserError("--save-faces is not available with --engine ray; run it without --engine")
+        from ..cluster import restore_on_ray
 
-        args.model, why = default_restorer()
-        print(f"gfr: {why}", file=sys.stderr)
+        return restore_on_ray(jobs, args)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    restorer = load_restorer(args)
     want_up = "realesrgan" in (args.bg_upsampler, args.face_upsampler)
-
-    def load(name: str) -> FaceRestorer:
-        return FaceRestorer.from_pretrained(
-            name,
-            device=args.device,
-            detector=args.detector,
-            settings=settings,
-            upsampler="realesrgan" if want_up else None,
-            parser=None if args.face_parser == "none" else args.face_parser,
-            backend=args.backend,
-        )
-
-    from ..hub import ChecksumError, ModelUnavailableError
-
-    try:
-        restorer = load(args.model)
-    except (ModelUnavailableError, ChecksumError) as exc:
-        if not chosen or args.model == DEFAULT_MODEL:
-            raise
-        # the default was a guess from a probe: say why it failed, then use the offline model
-        print(
-            f"gfr: could not get {args.model} ({exc}); using the embedded 64 px model '{DEFAULT_MODEL}'",
-            file=sys.stderr,
-        )
-        restorer = load(DEFAULT_MODEL)
     failures = 0
     # face crops' names join the plan: never an input, never another output of this run
     owner: dict[Path, Path] = dict.fromkeys(input_files, _INPUT) | {j.dst.resolve(): j.src for j in jobs}
-    max_output = int(args.max_output_megapixels * 1e6)
     bar = tqdm(jobs, unit="img", disable=len(jobs) < 2 or args.quiet, file=sys.stderr)
     for job in bar:
-        src, rel, dst = job.src, job.rel, job.dst
         if job.ext == ".mp4":
             failures += _restore_clip(restorer, job, args)
             continue
+        tiles = tqdm(desc=f"{job.rel} upsampler", unit="tile", disable=args.quiet or not want_up, file=sys.stderr)
+
+        def progress(done: int, total: int, tiles=tiles) -> None:
+            tiles.total = total
+            tiles.n = done
+            tiles.refresh()
+
         try:
-            if job.size is not None:  # from the header, before decoding: a refused photo is never decoded
-                check_output_size(*job.size, args.upscale, max_pixels=max_output, suffix=job.ext, name=str(src))
-            img = read_image(src)
-            check_output_size(
-                img.rgb.shape[1], img.rgb.shape[0], args.upscale, max_pixels=max_output, suffix=job.ext, name=str(src)
-            )
-            tiles = tqdm(desc=f"{rel} upsampler", unit="tile", disable=args.quiet or not want_up, file=sys.stderr)
-
-            def progress(done: int, total: int, tiles=tiles) -> None:
-                tiles.total = total
-                tiles.n = done
-                tiles.refresh()
-
-            try:
-                res = restorer(
-                    img,
-                    upscale=args.upscale,
-                    fidelity=args.fidelity,
-                    only_center_face=args.only_center_face,
-                    aligned=args.aligned,
-                    background="upsampler" if args.bg_upsampler == "realesrgan" else "bicubic",
-                    face_detail=args.face_upsampler == "realesrgan",
-                    progress=progress,
-                )
-            finally:
-                tiles.close()
-            sweep(dst.parent)
-            write_image(dst, res.image, overwrite=args.overwrite, exif=img.exif, icc_profile=img.icc_profile)
-            if args.save_faces:
-                stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
-                for i, face in enumerate(res.faces):
-                    for kind, pixels in (("input", face.aligned), ("restored", face.restored)):
-                        path = _unique(stem.parent / f"{stem.name}_{i:02d}_{kind}.png", src, owner)  # never an input
-                        sweep(path.parent)
-                        write_image(path, pixels, overwrite=args.overwrite)
-            note = "; ".join(res.messages)
-            log_line = f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
+            line = restore_photo_job(restorer, job, args, progress, sweep, owner)
             if not args.quiet:
-                tqdm.write(log_line, file=sys.stderr)
-        except (ImageInputError, UserError, FileExistsError, ValueError) as exc:
+                tqdm.write(line, file=sys.stderr)
+        except Exception as exc:
+            message = job_error(job, exc)
+            if message is None:
+                raise
             failures += 1
-            tqdm.write(f"gfr: error: {exc}", file=sys.stderr)
-        except OSError as exc:  # a name too long, a full disk: this file fails, the next one is tried
-            failures += 1
-            tqdm.write(f"gfr: error: {_os_error(src, exc)}", file=sys.stderr)
+            tqdm.write(message, file=sys.stderr)
+        finally:
+            tiles.close()
     if failures:
         print(f"gfr: {failures} of {len(jobs)} file(s) failed", file=sys.stderr)
         return 1
@@ -435,6 +491,20 @@ def add_restore_parser(sub: argparse._SubParsersAction) -> None:
         "--compile",
         action="store_true",
         help="torch.compile the model: ~1.1x faster per 512 px face on CPU after 4-5 min of compilation (many photos)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: restore on a Ray cluster, a pool of actors that each load the model once "
+        "(pip install -e '.[cluster]'); finished outputs are skipped, so a killed run resumes",
+    )
+    p.add_argument("--address", default=None, help="--engine ray: the cluster to join (default: a local Ray)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads per process, or per Ray actor (default: this machine's cores)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_restore)
