@@ -185,3 +185,15 @@ def test_video_bench_times_a_640x360_clip_decode_to_encode(capsys):
     for r in runs.values():
         assert r["frames"] == 24 and r["faces_per_frame"] == 1.0  # the face is found and restored in every frame
         assert r["fps"] == pytest.approx(r["frames"] / r["seconds"])
+
+
+def test_engine_bench_times_the_local_cli_and_ray_on_the_same_photos(capsys):
+    from gfr_core.tools.cli import main
+
+    assert main(["bench", "--engine", "ray", "--short", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    runs = {r["engine"]: r for r in report["runs"]}
+    assert sorted(runs) == ["local", "ray"] and report["photos"] == 8
+    for r in runs.values():
+        assert "error" not in r, r
+        assert r["photos"] == 8 and r["photos_per_second"] == pytest.approx(8 / r["seconds"])

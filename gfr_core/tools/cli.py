@@ -281,6 +281,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.engine:
+        from .bench_engine import bench_engine, format_engine_report
+
+        report = bench_engine((args.model or ["embedded"])[0], photos=8 if args.short else 40, engine=args.engine)
+        print(json.dumps(report, indent=1) if args.json else format_engine_report(report))
+        return 0
     if args.video:
         from .bench_video import bench_video, format_video_report
 
@@ -420,6 +426,13 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead: frames per second restoring a 640x360 clip with one face, decode to encode "
         "(--model default embedded; 96 frames, 24 with --short)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["ray"],
+        default=None,
+        help="instead: photos per second of gfr restore over a folder, local engine vs this one "
+        "(--model default embedded; 40 photos, 8 with --short)",
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print the full JSON report")
