@@ -218,7 +218,8 @@ def test_degradation_lab_endpoint(client):
     assert all(np.isfinite(float(r[1])) for r in rows.values())
 
 
-def test_browser_upload_restore_and_gallery(server):
+def _browser():
+    """Playwright's sync entry point, once Debian's Chromium is known to be there (CI requires it)."""
     if shutil.which("chromium") is None:
         if os.environ.get("GFR_REQUIRE_BROWSER") == "1":
             pytest.fail("chromium is required here (GFR_REQUIRE_BROWSER=1) but not installed")
@@ -226,6 +227,11 @@ def test_browser_upload_restore_and_gallery(server):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
+    return sync_playwright
+
+
+def test_browser_upload_restore_and_gallery(server):
+    sync_playwright = _browser()
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",
@@ -409,13 +415,7 @@ def gr_error() -> type:
 
 
 def test_browser_restores_a_clip_and_plays_it_with_sound(server, clip):
-    if shutil.which("chromium") is None:
-        if os.environ.get("GFR_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium is required here (GFR_REQUIRE_BROWSER=1) but not installed")
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
+    sync_playwright = _browser()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1400, "height": 1200})

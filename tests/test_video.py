@@ -69,16 +69,21 @@ def test_smoothing_cuts_landmark_jitter_and_fills_a_miss():
     assert smooth_detections(observed, 20, sigma=0.0) == []  # frame by frame: the miss stays a miss
 
 
+def _add_silence(container) -> None:
+    """An AAC stream of 1024 silent samples in ``container`` (open for writing)."""
+    s = container.add_stream("aac", rate=44100)
+    s.layout = "mono"
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+    frame.sample_rate = 44100
+    for p in [*s.encode(frame), *s.encode()]:
+        container.mux(p)
+
+
 def test_bad_clips_are_one_line_and_write_nothing(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "noise.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
     with av.open(str(tmp_path / "in" / "sound.mp4"), "w", format="mp4") as c:  # audio only
-        s = c.add_stream("aac", rate=44100)
-        s.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate = 44100
-        for p in [*s.encode(frame), *s.encode()]:
-            c.mux(p)
+        _add_silence(c)
     rc = main(["restore", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", "embedded", "-q"])
     err = capsys.readouterr().err
     assert rc == 1 and "Traceback" not in err and "2 of 2 file(s) failed" in err
@@ -171,12 +176,7 @@ def test_zero_frames_truncated_and_over_limit_clips_are_refused_before_work(clip
     with av.open(str(empty), "w", format="matroska") as c:
         v = c.add_stream("ffv1", rate=12)
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        s = c.add_stream("aac", rate=44100)
-        s.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate = 44100
-        for p in [*s.encode(frame), *s.encode()]:
-            c.mux(p)
+        _add_silence(c)
     with pytest.raises(VideoInputError, match="no frames"):
         probe_video(empty)
     cut = tmp_path / "cut.mp4"
