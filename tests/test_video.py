@@ -249,3 +249,43 @@ def test_a_variable_frame_rate_keeps_every_timestamp(tmp_path):
         tb = [f.time for f in b.decode(video=0)]
     assert len(set(np.round(np.diff(ta), 3))) == 2  # the input really is variable
     assert np.allclose(ta, tb, atol=1e-4)
+
+
+def test_every_sound_track_is_copied_and_interleaved_with_the_frames(tmp_path):
+    """A clip with two sound tracks (two languages): both are copied, packet for packet, and the sound is
+    written along the frames, not after them (players and browsers stream it)."""
+    src = tmp_path / "two.mkv"
+    face = cv2.resize(read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "obama.jpg").rgb, (160, 120))
+    with av.open(str(src), "w", format="matroska") as c:
+        v = c.add_stream("libx264", rate=12)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        tracks = [c.add_stream("aac", rate=48000) for _ in range(2)]
+        for a in tracks:
+            a.layout = "mono"
+        for i in range(24):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.roll(face, i, 1), format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        for k, a in enumerate(tracks):
+            for start in range(0, 2 * 48000, 1024):
+                tone = (0.1 * np.sin((k + 1) * np.arange(start, start + 1024) / 20)).astype(np.float32)
+                f = av.AudioFrame.from_ndarray(tone[None], format="fltp", layout="mono")
+                f.sample_rate, f.pts, f.time_base = 48000, start, Fraction(1, 48000)
+                for p in a.encode(f):
+                    c.mux(p)
+            for p in a.encode():
+                c.mux(p)
+    restore_video(FaceRestorer.from_pretrained("embedded"), src, tmp_path / "out.mp4", upscale=1)
+
+    def packets(path: Path) -> list[tuple[str, int]]:
+        with av.open(str(path)) as c:
+            return [(p.stream.type, p.stream.index) for p in c.demux() if p.dts is not None]
+
+    got, want = packets(tmp_path / "out.mp4"), packets(src)
+    audio_in = sorted({i for t, i in want if t == "audio"})
+    audio_out = sorted({i for t, i in got if t == "audio"})
+    assert len(audio_out) == 2
+    assert [got.count(("audio", i)) for i in audio_out] == [want.count(("audio", i)) for i in audio_in]
+    last_video = max(n for n, (t, _) in enumerate(got) if t == "video")
+    assert sum(t == "audio" for t, _ in got[:last_video]) > len(got) // 4  # sound along the frames

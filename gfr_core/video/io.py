@@ -178,27 +178,50 @@ class VideoWriter:
             self.stream.set_display_rotation(info.rotation)
         if codec == "libx264":
             self.stream.options = {"crf": str(crf), "preset": "veryfast"}
-        self.audio_out = None
-        self.resampler = None  # set when the sound must be re-encoded
         self.notes: list[str] = []
+        self.tracks: dict[int, tuple[object, object | None]] = {}  # input stream index -> (output, resampler)
+        self._in = self._packets = self._pending = None
         if info.has_audio:
             self._in = av.open(str(self.source))
-            self.audio_in = self._in.streams.audio[0]
-            try:
-                self.audio_out = self.container.add_stream_from_template(self.audio_in)
-            except ValueError:  # a codec MP4 cannot hold (ADPCM from old cameras, ...): re-encoded as AAC
-                self._add_aac()
+            for track in self._in.streams.audio:  # every sound track, copied as it is where MP4 can hold it
+                try:
+                    self.tracks[track.index] = (self.container.add_stream_from_template(track), None)
+                except ValueError:  # a codec MP4 cannot hold (ADPCM from old cameras, ...): re-encoded as AAC
+                    self.tracks[track.index] = self._add_aac(track)
+            self._packets = iter(self._in.demux(*self._in.streams.audio))
         self.time_base = info.time_base
         self._av = av
 
-    def _add_aac(self) -> None:
-        ctx = self.audio_in.codec_context
+    def _add_aac(self, track) -> tuple[object, object]:
+        ctx = track.codec_context
         rate = ctx.sample_rate if 8000 <= (ctx.sample_rate or 0) <= 96000 else 48000
         layout = "mono" if ctx.channels == 1 else "stereo"
-        self.audio_out = self.container.add_stream("aac", rate=rate)
-        self.audio_out.layout = layout
-        self.resampler = _av().AudioResampler(format="fltp", layout=layout, rate=rate)
+        out = self.container.add_stream("aac", rate=rate)
+        out.layout = layout
         self.notes.append(f"the {ctx.name} sound is re-encoded as AAC: MP4 cannot hold {ctx.name}")
+        return out, _av().AudioResampler(format="fltp", layout=layout, rate=rate)
+
+    def _mux_sound(self, until: float | None) -> None:
+        """Copy (or re-encode) the sound up to ``until`` seconds (None: all of it), interleaved with the video."""
+        while self._packets is not None:
+            if self._pending is None:
+                self._pending = next(self._packets, None)
+                if self._pending is None:
+                    self._packets = None
+                    break
+            packet = self._pending
+            if until is not None and packet.dts is not None and float(packet.dts * packet.time_base) > until:
+                return
+            self._pending = None
+            out, resampler = self.tracks[packet.stream.index]
+            if resampler is None:
+                if packet.dts is not None:  # the demuxer's last, empty packet of each stream is not data
+                    packet.stream = out
+                    self.container.mux(packet)
+                continue
+            for frame in packet.decode():
+                for chunk in resampler.resample(frame):
+                    self.container.mux(out.encode(chunk))
 
     def write(self, rgb: np.ndarray, pts: int | None, duration: int = 0) -> None:
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
@@ -207,28 +230,25 @@ class VideoWriter:
             frame.duration = duration  # the last frame's too: the clip keeps its length
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
+        if pts is not None:
+            self._mux_sound(float(pts * self.time_base) + 1.0)
 
     def close(self) -> None:
         for packet in self.stream.encode():
             self.container.mux(packet)
-        if self.resampler is not None:
-            for frame in [*self._in.decode(self.audio_in), None]:
-                for chunk in self.resampler.resample(frame):
-                    self.container.mux(self.audio_out.encode(chunk))
-            self.container.mux(self.audio_out.encode(None))
-            self._in.close()
-        elif self.audio_out is not None:
-            for packet in self._in.demux(self.audio_in):
-                if packet.dts is None:
-                    continue
-                packet.stream = self.audio_out
-                self.container.mux(packet)
+        self._mux_sound(None)
+        for out, resampler in self.tracks.values():
+            if resampler is not None:  # what the resampler and the encoder still hold
+                for chunk in resampler.resample(None):
+                    self.container.mux(out.encode(chunk))
+                self.container.mux(out.encode(None))
+        if self._in is not None:
             self._in.close()
         self.container.close()
 
     def abort(self) -> None:
         """Stop without finishing (the caller removes the file)."""
-        for c in (self.container, getattr(self, "_in", None)):
+        for c in (self.container, self._in):
             try:
                 if c is not None:
                     c.close()
