@@ -96,3 +96,20 @@ def test_a_killed_ray_run_resumes_without_redoing_finished_outputs(photos, local
     for p, v in finished.items():  # not redone: the very same files
         assert (p.stat().st_ino, p.stat().st_mtime_ns) == v, p
     assert _files(out) == _files(local)  # complete, byte-identical, and no temporary file left
+
+
+def test_an_address_where_no_cluster_answers_is_one_line_at_once(photos, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "gfr_core", "restore", str(photos), "-o", str(tmp_path / "out"), "--engine", "ray"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    t = time.time()
+    res = subprocess.run([*cmd, "--address", f"127.0.0.1:{port}"], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and time.time() - t < 60  # not Ray's minutes of retries
+    assert f"--address 127.0.0.1:{port}: no Ray cluster answers there" in res.stderr and "Traceback" not in res.stderr
+    res = subprocess.run([*cmd, "--save-faces"], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--save-faces is not available with --engine ray" in res.stderr
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]

@@ -49,12 +49,12 @@ class _Worker:
         self.restorer = load_restorer(self.args)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from ..tools.restore_cli import _Job, job_error, restore_clip_job, restore_photo_job
+        from ..tools.restore_cli import Job, job_error, restore_clip_job, restore_photo_job
 
         status, message = [], []
         for i in range(len(batch["src"])):
             size = (int(batch["width"][i]), int(batch["height"][i])) if batch["width"][i] > 0 else None
-            job = _Job(Path(batch["src"][i]), Path(batch["rel"][i]), Path(batch["dst"][i]), str(batch["ext"][i]), size)
+            job = Job(Path(batch["src"][i]), Path(batch["rel"][i]), Path(batch["dst"][i]), str(batch["ext"][i]), size)
             try:
                 run = restore_clip_job if job.ext == ".mp4" else restore_photo_job
                 message.append(run(self.restorer, job, self.args))
@@ -68,22 +68,47 @@ class _Worker:
         return {"src": batch["src"], "status": np.array(status), "message": np.array(message)}
 
 
+def _check_address(address: str) -> None:
+    """A ``host:port`` (or ``ray://host:port``) that nothing answers is one line at once, not minutes of retries."""
+    import socket
+
+    from ..tools.restore_cli import UserError
+
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            pass
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise UserError(
+            f"--address {address}: no Ray cluster answers there ({why}); start one with `ray start --head`, "
+            "give its address (host:6379), or leave --address out for a local Ray"
+        ) from None
+
+
 def restore_on_ray(jobs: list, args: argparse.Namespace) -> int:
     """Restore the planned ``jobs`` on Ray; like the local CLI, 1 when some input failed, else 0."""
     ray = _ray()
     import torch
 
     from ..io.image import remove_stale_temp_files
-    from ..tools.restore_cli import load_restorer
+    from ..tools.restore_cli import UserError, load_restorer
 
     threads = args.threads or torch.get_num_threads()  # what the local CLI would use on this machine
+    if args.address and not ray.is_initialized():
+        _check_address(args.address)
     load_restorer(args)  # here first: a model that cannot be had is one line, before any cluster work
     for folder in {j.dst.parent for j in jobs}:  # what a killed earlier run left half-written
         remove_stale_temp_files(folder)
     if not ray.is_initialized():
         quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
         if args.address:
-            ray.init(address=args.address, **quiet)
+            try:
+                ray.init(address=args.address, **quiet)
+            except ConnectionError as exc:
+                raise UserError(f"--address {args.address}: {exc}") from None
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
     logging.getLogger("ray.data").setLevel(logging.WARNING)

@@ -20,6 +20,7 @@ from ..video.io import VIDEO_SUFFIXES
 MEDIA_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
 __all__ = [
+    "Job",
     "UserError",
     "add_restore_parser",
     "collect_inputs",
@@ -149,7 +150,7 @@ def _unique(dst: Path, src: Path, planned: dict[Path, Path]) -> Path:
 
 
 @dataclass(frozen=True)
-class _Job:
+class Job:
     """One input and the output it is going to."""
 
     src: Path
@@ -166,7 +167,7 @@ def default_output(inputs: list[str]) -> Path:
     return first.with_name((first.name if first.is_dir() else first.stem) + "-restored")
 
 
-def _plan(inputs: list[tuple[Path, Path]], outdir: Path, ext_choice: str) -> list[_Job]:
+def _plan(inputs: list[tuple[Path, Path]], outdir: Path, ext_choice: str) -> list[Job]:
     """Every output name, from the inputs' headers, before any work (no photo is decoded here)."""
     from ..io.image import peek_image
 
@@ -174,18 +175,18 @@ def _plan(inputs: list[tuple[Path, Path]], outdir: Path, ext_choice: str) -> lis
     jobs = []
     for src, rel in inputs:
         if src.suffix.lower() in VIDEO_SUFFIXES:  # a clip: MP4 (H.264, its sound copied)
-            jobs.append(_Job(src, rel, _unique((outdir / rel).with_suffix(".mp4"), src, owner), ".mp4", None))
+            jobs.append(Job(src, rel, _unique((outdir / rel).with_suffix(".mp4"), src, owner), ".mp4", None))
             continue
         head = peek_image(src)
         ext = ext_choice if ext_choice != "auto" else _EXT_BY_FORMAT.get(head.format if head else "", ".png")
         if ext == ".jpg" and head is not None and head.alpha:
             ext = ".png"  # keep the alpha channel
         dst = _unique((outdir / rel).with_suffix(ext), src, owner)
-        jobs.append(_Job(src, rel, dst, ext, (head.width, head.height) if head else None))
+        jobs.append(Job(src, rel, dst, ext, (head.width, head.height) if head else None))
     return jobs
 
 
-def restore_clip_job(restorer, job: _Job, args: argparse.Namespace, progress=None) -> str:
+def restore_clip_job(restorer, job: Job, args: argparse.Namespace, progress=None) -> str:
     """One clip through :func:`gfr_core.video.restore_video`; the line that says what was written.
 
     Raises what :func:`job_error` turns into one line.
@@ -206,7 +207,7 @@ def restore_clip_job(restorer, job: _Job, args: argparse.Namespace, progress=Non
     return "\n".join([line, *(f"  note: {note}" for note in res.notes)])
 
 
-def restore_photo_job(restorer, job: _Job, args: argparse.Namespace, progress=None, sweep=None, owner=None) -> str:
+def restore_photo_job(restorer, job: Job, args: argparse.Namespace, progress=None, sweep=None, owner=None) -> str:
     """One photo through the restorer, written as planned; the line that says what was written.
 
     ``sweep(folder)`` removes what a killed earlier run left half-written in a folder about to be written;
@@ -249,7 +250,7 @@ def restore_photo_job(restorer, job: _Job, args: argparse.Namespace, progress=No
     return f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
 
 
-def job_error(job: _Job, exc: BaseException) -> str | None:
+def job_error(job: Job, exc: BaseException) -> str | None:
     """The one line for an input that failed for a reason of its own (the run goes on), or None."""
     from ..io.image import ImageInputError
 
@@ -260,7 +261,7 @@ def job_error(job: _Job, exc: BaseException) -> str | None:
     return None
 
 
-def _restore_clip(restorer, job: _Job, args: argparse.Namespace) -> int:
+def _restore_clip(restorer, job: Job, args: argparse.Namespace) -> int:
     """One clip, with a progress bar; 1 when it failed."""
     from tqdm import tqdm
 
