@@ -2,7 +2,7 @@
 
 The planned jobs (names, skips and refusals decided exactly as the local CLI decides them) become a Ray
 Dataset; a pool of actors, each loading the model once, reads every input lazily and runs the per-photo
-pipeline of :mod:`gfr_core.tools.restore_cli` on it, writing through the same never-overwrite publish.
+pipeline of :mod:`gfr_core.tools.restore_jobs` on it, writing through the same never-overwrite publish.
 The output folder must be one that every node sees (a shared filesystem). Outputs that exist are skipped,
 so a killed run resumes where it stopped. Each actor runs torch with as many threads as the local CLI
 would on its machine, so that on one machine the outputs are byte-identical to the local CLI's.
@@ -29,7 +29,7 @@ def _ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError:
-        from ..tools.restore_cli import UserError
+        from ..tools.restore_jobs import UserError
 
         raise UserError("--engine ray needs Ray Data: pip install -e '.[cluster]'") from None
     return ray
@@ -49,7 +49,7 @@ class _Worker:
         self.restorer = load_restorer(self.args)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from ..tools.restore_cli import Job, job_error, restore_clip_job, restore_photo_job
+        from ..tools.restore_jobs import Job, job_error, restore_clip_job, restore_photo_job
 
         status, message = [], []
         for i in range(len(batch["src"])):
@@ -72,7 +72,7 @@ def _check_address(address: str) -> None:
     """A ``host:port`` (or ``ray://host:port``) that nothing answers is one line at once, not minutes of retries."""
     import socket
 
-    from ..tools.restore_cli import UserError
+    from ..tools.restore_jobs import UserError
 
     if address == "auto":
         return
@@ -94,7 +94,8 @@ def restore_on_ray(jobs: list, args: argparse.Namespace) -> int:
     import torch
 
     from ..io.image import remove_stale_temp_files
-    from ..tools.restore_cli import UserError, load_restorer
+    from ..tools.restore_cli import load_restorer
+    from ..tools.restore_jobs import UserError
 
     threads = args.threads or torch.get_num_threads()  # what the local CLI would use on this machine
     if args.address and not ray.is_initialized():
