@@ -357,3 +357,13 @@ def test_a_signal_stops_training_after_the_step_and_saves(aligned_folder, tmp_pa
     assert {s: signal.getsignal(s) for s in handlers} == handlers
     train_prior(_tiny_prior(aligned_folder, tmp_path / "p", 5))  # resumes from the saved step 3
     assert json.loads((tmp_path / "p" / "training.json").read_text())["step"] == 5
+
+
+def test_train_export_writes_into_the_packages_weights_folder_by_default():
+    """It pointed at gfr_core/tools/weights since the CLI moved into tools/ (no such folder)."""
+    from pathlib import Path
+
+    from gfr_core.tools.cli import _build_parser
+
+    args = _build_parser().parse_args(["train", "export", "--prior", "p", "--restorer", "r"])
+    assert (Path(args.weights_dir) / "embedded.safetensors").is_file()

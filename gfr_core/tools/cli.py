@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from .. import __version__
 from ..hub.registry import DEFAULT_MODEL
 from .restore_cli import UserError, add_restore_parser, collect_inputs
+from .train_cli import add_train_parser
 
 __all__ = ["main"]
 
@@ -98,49 +98,6 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     diff = onnx_max_abs_diff(path, net, example_input(net, card.task if card else "restore", batch=3, seed=1))
     print(f"{path}: onnx.checker ok; max abs diff vs PyTorch {diff:.2e} (batch 3)")
     return 0 if diff <= 1e-4 else 1
-
-
-def _dataclass_args(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
-    """Expose a config dataclass's fields as --options (defaults and comments from the dataclass)."""
-    import dataclasses
-    import typing
-
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip or f.name in ("data", "out"):
-            continue
-        t = hints[f.name]
-        flag = "--" + f.name.replace("_", "-")
-        if t is bool:
-            p.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=f.default, metavar="BOOL")
-        elif f.default is not dataclasses.MISSING and not isinstance(f.default, (dict, list)):
-            typ = int if t in (int, int | None) else float if t is float else str
-            p.add_argument(flag, type=typ, default=f.default, help=f"(default {f.default})")
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from ..training import PriorConfig, RestorerConfig, train_prior, train_restorer
-
-    cls = PriorConfig if args.what == "prior" else RestorerConfig
-    kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
-    kw.update(data=args.data, out=args.out)
-    try:
-        path = train_prior(PriorConfig(**kw)) if args.what == "prior" else train_restorer(RestorerConfig(**kw))
-    except ValueError as exc:  # the trainers raise ValueError for settings, data and states that do not fit
-        raise UserError(str(exc)) from exc
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
-        return 0
-    chunk = json.loads((Path(args.out) / "training.json").read_text()).get("last_chunk", {})
-    speed = (
-        f" ({chunk['samples_per_second']:.1f} samples/s over {chunk['processes']} process(es), "
-        f"{chunk['samples']} samples in {chunk['seconds']:.0f} s)"
-        if chunk.get("samples")
-        else ""
-    )
-    print(f"saved {path}{speed}")
-    return 0
 
 
 _NO_SHARP_FACE = "no face found in the sharp photos (MTCNN, score >= 0.95); give photos with clear faces"
@@ -242,38 +199,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0 if all(math.isfinite(v["psnr"]) or v["psnr"] == math.inf for v in res.methods.values()) else 1
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    import json
-
-    from ..training import export_embedded
-
-    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
-    for p in export_embedded(
-        prior_run=args.prior,
-        restorer_run=args.restorer,
-        noprior_run=args.noprior,
-        weights_dir=args.weights_dir,
-        metrics=metrics,
-    ):
-        print(f"wrote {p} ({p.stat().st_size / 1e6:.2f} MB)")
-    from ..training import write_model_card
-
-    print(f"wrote {write_model_card(args.weights_dir)}")
-    if args.resume_dir:
-        import shutil
-
-        from ..training import export_resume_state
-
-        for run in filter(None, (args.prior, args.restorer, args.noprior)):
-            name = Path(run).resolve().name
-            p = export_resume_state(run, Path(args.resume_dir) / f"{name}-state.pt")
-            shutil.copyfile(Path(run) / "training.json", Path(args.resume_dir) / f"{name}-training.json")
-            print(f"wrote {p} ({p.stat().st_size / 1e6:.2f} MB, bfloat16 resume state)")
-    return 0
-
-
 def _cmd_bench(args: argparse.Namespace) -> int:
-    import json
 
     from .bench import format_report, run
 
@@ -438,29 +364,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.set_defaults(func=_cmd_bench)
 
-    from ..training import PriorConfig, RestorerConfig
-
-    train = sub.add_parser("train", help="train the embedded prior or restorer (resumable chunks)")
-    tsub = train.add_subparsers(dest="what", required=True)
-    for what, cls, text in (
-        ("prior", PriorConfig, "StyleGAN2 prior"),
-        ("restorer", RestorerConfig, "GFPGAN-style restorer"),
-    ):
-        p = tsub.add_parser(what, help=f"train the {text}")
-        p.add_argument("--data", required=True, help="folder with *-train.tar, a tar file, or an image folder")
-        p.add_argument("--out", required=True, help="run folder; an existing state.pt is resumed")
-        _dataclass_args(p, cls, skip=("arch",))
-        p.set_defaults(func=_cmd_train)
-    p = tsub.add_parser("export", help="ship trained runs as the embedded models (fp16 safetensors + cards)")
-    p.add_argument("--prior", required=True, help="prior run folder")
-    p.add_argument("--restorer", required=True, help="restorer run folder")
-    p.add_argument("--noprior", help="no-prior ablation run folder")
-    p.add_argument("--metrics", help="JSON file of metrics per model name, recorded in the cards")
-    p.add_argument("--weights-dir", default=str(Path(__file__).resolve().parent / "weights"))
-    p.add_argument(
-        "--resume-dir", help="also write compact (bfloat16) copies of the runs' state.pt here, to resume later"
-    )
-    p.set_defaults(func=_cmd_export)
+    add_train_parser(sub)
     return parser
 
 
