@@ -61,22 +61,25 @@ def restore_clip(path, model, fidelity, upscale, temporal=True, progress=gr.Prog
     dst = folder / f"{Path(path).stem}-restored.mp4"
     _sweep_tmp()
     progress(0, desc="restoring frames")
-    res = restore_video(
-        restorer,
-        path,
-        dst,
-        upscale=upscale,
-        fidelity=fidelity,
-        temporal=bool(temporal),
-        overwrite=True,
-        max_seconds=max_seconds,
-        max_pixels=max_pixels,
-        progress=lambda done, total: (
-            progress((done, total), desc="restoring frames", unit="frame")
-            if total >= done
-            else progress(0.5, desc=f"{done} frames restored")
-        ),
-    )
+    try:
+        res = restore_video(
+            restorer,
+            path,
+            dst,
+            upscale=upscale,
+            fidelity=fidelity,
+            temporal=bool(temporal),
+            overwrite=True,
+            max_seconds=max_seconds,
+            max_pixels=max_pixels,
+            progress=lambda done, total: (
+                progress((done, total), desc="restoring frames", unit="frame")
+                if total >= done
+                else progress(0.5, desc=f"{done} frames restored")
+            ),
+        )
+    except VideoInputError as exc:  # damage found part-way (a truncated file): nothing is kept
+        raise _error(str(exc).replace(str(path), name)) from None
     status = (
         f"{res.frames} frames, {res.faces} face crops restored with {model}; output {res.size[0]}x{res.size[1]}"
         + (", sound kept" if info.has_audio else "")
