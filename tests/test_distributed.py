@@ -104,3 +104,52 @@ def test_ctrl_c_stops_every_rank_after_the_step_and_saves(faces, tmp_path):
     record = json.loads((out / "training.json").read_text())
     assert st["step"] >= 1 and record["step"] == st["step"] and st["images"] == 8 * st["step"]
     assert (out / "prior.safetensors").is_file()
+
+
+def test_too_little_data_for_the_global_batch_is_one_line_on_every_rank(faces, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "gfr_core"]
+    cmd += ["train", "prior", "--data", str(faces), *PRIOR, *QUIET, "--steps", "2", "--batch", "16"]
+    res = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "run")], env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode != 0
+    line = "16 training faces are fewer than one global batch (16 x 2 processes); use a smaller --batch or more data"
+    assert res.stderr.count(line) == 2, res.stderr[-3000:]  # each rank says it, and neither waits for the other
+    assert not (tmp_path / "run" / "state.pt").exists()
+
+
+def test_a_rank_that_fails_does_not_leave_the_others_waiting(faces, tmp_path):
+    """Rank 1 fails in its third step while rank 0 waits for it in a collective: the run ends (an error,
+    not a hang), because a failing rank leaves the group without waiting at the final barrier."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os\n"
+        "if os.environ.get('RANK') == '1':\n"
+        "    import gfr_core.training.prior as prior\n"
+        "    real, calls = prior.average_gradients, []\n"
+        "    def failing(*args, **kwargs):\n"
+        "        calls.append(1)\n"
+        "        if len(calls) == 5:\n"
+        "            raise RuntimeError('rank 1 fails on purpose')\n"
+        "        return real(*args, **kwargs)\n"
+        "    prior.average_gradients = failing\n"
+    )
+    env = dict(_env(), PYTHONPATH=f"{hook}{os.pathsep}{ROOT}")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "gfr_core"]
+    cmd += ["train", "prior", "--data", str(faces), *PRIOR, *QUIET, "--steps", "50", "--batch", "4"]
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(tmp_path / "run")],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks, or they would outlive the test
+        proc.communicate()
+        pytest.fail("the run hung: the failing rank waited at the barrier while the other waited for it")
+    assert proc.returncode != 0 and "rank 1 fails on purpose" in err

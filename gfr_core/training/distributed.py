@@ -78,10 +78,12 @@ def start(device_name: str) -> tuple[Replica, torch.device]:
     return Replica(rank, world, local), dev
 
 
-def stop(rep: Replica) -> None:
-    """Leave the process group (all ranks together)."""
+def stop(rep: Replica, *, failed: bool = False) -> None:
+    """Leave the process group: all ranks together after a run, at once after a failure (the others may
+    wait in a collective that never comes; ``torchrun`` stops them when this process exits)."""
     if rep.world > 1 and dist.is_initialized():
-        dist.barrier()
+        if not failed:
+            dist.barrier()
         dist.destroy_process_group()
 
 

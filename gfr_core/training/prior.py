@@ -21,7 +21,7 @@ from ..models import StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
 from ..nn import randn_batch
 from .common import autocast, ema, faces, grid, hardware, load_state, save_state, stop_on_signal
 from .config import PriorConfig
-from .distributed import ShardedBatches, any_rank, average_gradients, mean_stats, start, stop
+from .distributed import Replica, ShardedBatches, any_rank, average_gradients, mean_stats, start, stop
 
 __all__ = ["train_prior"]
 
@@ -36,12 +36,15 @@ def train_prior(cfg: PriorConfig) -> Path:
     """
     rep, dev = start(cfg.device)
     try:
-        return _train_prior(cfg, rep, dev)
-    finally:
-        stop(rep)
+        path = _train_prior(cfg, rep, dev)
+    except BaseException:
+        stop(rep, failed=True)
+        raise
+    stop(rep)
+    return path
 
 
-def _train_prior(cfg: PriorConfig, rep, dev: torch.device) -> Path:
+def _train_prior(cfg: PriorConfig, rep: Replica, dev: torch.device) -> Path:
     amp = autocast(dev, cfg.precision)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -239,9 +239,12 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     _check(cfg)
     rep, dev = start(cfg.device)
     try:
-        return _train_restorer(cfg, rep, dev)
-    finally:
-        stop(rep)
+        path = _train_restorer(cfg, rep, dev)
+    except BaseException:
+        stop(rep, failed=True)
+        raise
+    stop(rep)
+    return path
 
 
 def _train_restorer(cfg: RestorerConfig, rep: Replica, dev: torch.device) -> Path:
