@@ -93,13 +93,18 @@ def test_ctrl_c_stops_every_rank_after_the_step_and_saves(faces, tmp_path):
     out = tmp_path / "run"
     args = ["--data", str(faces), *PRIOR, "--device", "cpu", "--batch", "4", "--steps", "100000"]
     proc = _train(2, "prior", *args, "--out", str(out), "--sample-every", "1", "--ckpt-every", "100000", popen=True)
-    deadline = time.time() + 300
-    while not list(out.glob("samples-*.png")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)
-    assert list(out.glob("samples-*.png")), "training did not start"
-    assert not (out / "state.pt").exists()  # no periodic save: what follows is the stop's
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the launcher and both ranks get it
-    proc.wait(timeout=120)
+    try:
+        deadline = time.time() + 300
+        while not list(out.glob("samples-*.png")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert list(out.glob("samples-*.png")), "training did not start"
+        assert not (out / "state.pt").exists()  # no periodic save: what follows is the stop's
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the launcher and both ranks get it
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave the ranks running past the test
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     st = _state(out)
     record = json.loads((out / "training.json").read_text())
     assert st["step"] >= 1 and record["step"] == st["step"] and st["images"] == 8 * st["step"]
