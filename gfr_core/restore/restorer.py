@@ -34,21 +34,19 @@ from torch import nn
 
 from ..face import (
     Detection,
-    affine_scale,
     align_face,
     detect_faces,
     face_region_mask,
     parsing_face_mask,
     select_center_face,
     template,
-    warp_mask,
 )
 from ..io.image import LoadedImage, prepare_array, restore_mode
 from ..io.tensor import from_uint8, to_uint8
 from ..models.parsenet import FACE_LABELS
-from .compose import Composition, compose_faces, face_notes, fine_detail_change, is_grayscale, to_grayscale
+from .compose import Composition, compose_faces, face_notes, is_grayscale, to_grayscale
 from .settings import InferenceSettings, optimize_for_inference
-from .upsample import Progress, Tiling, upsample_photo
+from .upsample import Progress, Tiling, add_face_detail, upsample_photo
 
 __all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "RestoreResult"]
 
@@ -467,43 +465,23 @@ class FaceRestorer:
         masks: list[np.ndarray] | None = None,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """Blend the upsampler's upscale of ``rgb`` into ``canvas`` inside each face's mask, ``strength`` times.
-
-        Only faces that land larger than the restorer's crop are touched (elsewhere the crop resolves more
-        than the photo), and only the mask's footprint is upsampled.
-
-        Args:
-            canvas: (H',W',3) uint8, ``rgb`` upscaled (bicubic).
-            rgb: (H,W,3) uint8, the photo.
-            faces: Faces of ``rgb`` (their ``affine``).
-            strength: 1 - fidelity.
-            masks: (S,S) blend mask per face (default: :meth:`face_masks`).
-        """
+        """The upsampler's detail above the crop's resolution, blended into each face of ``canvas`` (``rgb``
+        upscaled) ``strength`` times (:func:`gfr_core.restore.upsample.add_face_detail`; ``masks`` default
+        to :meth:`face_masks`)."""
         if self.upsampler is None:
             raise ValueError("add_face_detail needs an upsampler (from_pretrained(..., upsampler='realesrgan'))")
-        h, w = rgb.shape[:2]
-        oh, ow = canvas.shape[:2]
-        upscale = ow / w
         masks = self.face_masks(faces) if masks is None else masks
-        out = canvas.copy()
-        for face, mask in zip(faces, masks, strict=True):
-            shrink = affine_scale(face.affine)  # crop px per input px
-            if upscale / shrink <= 1.0:  # the face is no larger than the crop: the restorer resolves it all
-                continue
-            placed = warp_mask(mask, face.affine, upscale=upscale, shape=(oh, ow))
-            if placed is None:
-                continue
-            (x0, y0, x1, y1), m = placed
-            up = upsample_photo(
-                self.upsampler, rgb, (ow, oh), box=(x0, y0, x1, y1), tiling=self.tiling, progress=progress
-            )
-            # only the band above the restorer's resolution: below it the face is the input's plus the correction
-            sigma = self.composition.detail_sigma * upscale / shrink  # output px
-            region = out[y0:y1, x0:x1]
-            detail = fine_detail_change(up, region, sigma=sigma)
-            m = (m * strength)[..., None]
-            out[y0:y1, x0:x1] = np.clip(np.round(region + m * detail), 0, 255).astype(np.uint8)
-        return out
+        return add_face_detail(
+            self.upsampler,
+            canvas,
+            rgb,
+            faces,
+            masks,
+            tiling=self.tiling,
+            detail_sigma=self.composition.detail_sigma,
+            strength=strength,
+            progress=progress,
+        )
 
     def compose(
         self,

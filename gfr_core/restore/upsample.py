@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Tiling", "upsample_photo", "upsample_tiles"]
+__all__ = ["Tiling", "add_face_detail", "upsample_photo", "upsample_tiles"]
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(tiles_done, tiles_total)`` after each tile."""
@@ -129,4 +129,53 @@ def upsample_photo(
         ).astype(np.uint8)
         if progress is not None:
             progress(done, len(work))
+    return out
+
+
+def add_face_detail(
+    upsampler: nn.Module,
+    canvas: np.ndarray,
+    rgb: np.ndarray,
+    faces: list,
+    masks: list[np.ndarray],
+    *,
+    tiling: Tiling,
+    detail_sigma: float,
+    strength: float = 1.0,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Blend ``upsampler``'s upscale of ``rgb`` into ``canvas`` inside each face's mask, ``strength`` times.
+
+    Only faces that land larger than the restorer's crop are touched (elsewhere the crop resolves more than
+    the photo), only the band above the crop's resolution is taken (``detail_sigma`` crop px), and only
+    the mask's footprint is upsampled.
+
+    Args:
+        canvas: (H',W',3) uint8, ``rgb`` upscaled (bicubic).
+        rgb: (H,W,3) uint8, the photo.
+        faces: Faces of ``rgb`` (their ``affine``: photo -> aligned crop).
+        masks: (S,S) blend mask per face.
+    """
+    from ..face import affine_scale, warp_mask
+    from .compose import fine_detail_change
+
+    h, w = rgb.shape[:2]
+    oh, ow = canvas.shape[:2]
+    upscale = ow / w
+    out = canvas.copy()
+    for face, mask in zip(faces, masks, strict=True):
+        shrink = affine_scale(face.affine)  # crop px per input px
+        if upscale / shrink <= 1.0:  # the face is no larger than the crop: the restorer resolves it all
+            continue
+        placed = warp_mask(mask, face.affine, upscale=upscale, shape=(oh, ow))
+        if placed is None:
+            continue
+        (x0, y0, x1, y1), m = placed
+        up = upsample_photo(upsampler, rgb, (ow, oh), box=(x0, y0, x1, y1), tiling=tiling, progress=progress)
+        # only the band above the restorer's resolution: below it the face is the input's plus the correction
+        sigma = detail_sigma * upscale / shrink  # output px
+        region = out[y0:y1, x0:x1]
+        detail = fine_detail_change(up, region, sigma=sigma)
+        m = (m * strength)[..., None]
+        out[y0:y1, x0:x1] = np.clip(np.round(region + m * detail), 0, 255).astype(np.uint8)
     return out
