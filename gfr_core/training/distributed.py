@@ -18,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -35,6 +36,7 @@ __all__ = [
     "average_gradients",
     "broadcast_float",
     "mean_stats",
+    "replicated",
     "start",
     "stop",
 ]
@@ -85,6 +87,21 @@ def stop(rep: Replica, *, failed: bool = False) -> None:
         if not failed:
             dist.barrier()
         dist.destroy_process_group()
+
+
+T = TypeVar("T")
+
+
+def replicated(device_name: str, train: Callable[[Replica, torch.device], T]) -> T:
+    """``train(replica, device)`` in the process group of ``torchrun`` (or alone), then leave the group."""
+    rep, dev = start(device_name)
+    try:
+        result = train(rep, dev)
+    except BaseException:
+        stop(rep, failed=True)
+        raise
+    stop(rep)
+    return result
 
 
 def average_gradients(rep: Replica, modules: Sequence[nn.Module]) -> None:

@@ -21,7 +21,7 @@ from ..models import StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
 from ..nn import randn_batch
 from .common import autocast, ema, faces, grid, hardware, load_state, save_state, stop_on_signal
 from .config import PriorConfig
-from .distributed import Replica, ShardedBatches, any_rank, average_gradients, mean_stats, start, stop
+from .distributed import Replica, ShardedBatches, any_rank, average_gradients, mean_stats, replicated
 
 __all__ = ["train_prior"]
 
@@ -34,14 +34,7 @@ def train_prior(cfg: PriorConfig) -> Path:
     Under ``torchrun`` each process trains on its share of a global batch of ``batch`` x processes
     (:mod:`.distributed`); rank 0 writes the files.
     """
-    rep, dev = start(cfg.device)
-    try:
-        path = _train_prior(cfg, rep, dev)
-    except BaseException:
-        stop(rep, failed=True)
-        raise
-    stop(rep)
-    return path
+    return replicated(cfg.device, lambda rep, dev: _train_prior(cfg, rep, dev))
 
 
 def _train_prior(cfg: PriorConfig, rep: Replica, dev: torch.device) -> Path:

@@ -30,7 +30,7 @@ from ..models import GFPGAN, StyleGAN2Discriminator, StyleGAN2Generator
 from ..models.arcface import ResNetArcFace
 from .common import autocast, ema, faces, hardware, load_state, save_state, stop_on_signal
 from .config import TRAINABLE, RestorerConfig
-from .distributed import Replica, ShardedBatches, any_rank, average_gradients, broadcast_float, mean_stats, start, stop
+from .distributed import Replica, ShardedBatches, any_rank, average_gradients, broadcast_float, mean_stats, replicated
 from .losses import RestorerLosses
 
 __all__ = ["restorer_config", "train_restorer"]
@@ -237,14 +237,7 @@ def train_restorer(cfg: RestorerConfig) -> Path:
     (:mod:`.distributed`); rank 0 writes the files.
     """
     _check(cfg)
-    rep, dev = start(cfg.device)
-    try:
-        path = _train_restorer(cfg, rep, dev)
-    except BaseException:
-        stop(rep, failed=True)
-        raise
-    stop(rep)
-    return path
+    return replicated(cfg.device, lambda rep, dev: _train_restorer(cfg, rep, dev))
 
 
 def _train_restorer(cfg: RestorerConfig, rep: Replica, dev: torch.device) -> Path:
