@@ -119,11 +119,11 @@ def restore_on_ray(jobs: list, args: argparse.Namespace) -> int:
     cpus = int(ray.cluster_resources().get("CPU", 1))
     per_actor = min(threads, cpus)
     actors = max(1, gpus if gpus else cpus // per_actor)
-    rows = [
+    rows = [  # absolute paths: an actor on another node has another working folder
         dict(
-            src=str(j.src),
+            src=str(j.src.absolute()),
             rel=str(j.rel),
-            dst=str(j.dst),
+            dst=str(j.dst.absolute()),
             ext=j.ext,
             width=j.size[0] if j.size else 0,
             height=j.size[1] if j.size else 0,
