@@ -3,6 +3,7 @@ and their landmarks smoothed over time; bad clips are one line; an interrupted r
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def test_a_clip_keeps_its_frames_rate_duration_and_sound(clip, tmp_path, tempora
         pb = [f.time for f in b.decode(video=0)]
     assert np.allclose(pa, pb, atol=1e-3)
     assert sorted(p.name for p in out.iterdir()) == ["clip.mp4"]  # no temporary file left
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out / "clip.mp4").stat().st_mode & 0o777 == 0o666 & ~mask  # readable as a photo gfr writes is
 
 
 def test_smoothing_cuts_landmark_jitter_and_fills_a_miss():

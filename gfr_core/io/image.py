@@ -38,7 +38,9 @@ __all__ = [
     "ImageInputError",
     "LoadedImage",
     "max_pixels",
+    "open_temp",
     "prepare_array",
+    "publish",
     "read_image",
     "restore_mode",
     "write_image",
@@ -395,6 +397,24 @@ def remove_stale_temp_files(folder: str | Path) -> int:
     return removed
 
 
+def open_temp(path: Path) -> tuple[int, str]:
+    """(file descriptor, name) of a new hidden temporary file beside ``path`` (:data:`TEMP_PREFIX`), to be
+    written, then given its name with :func:`publish` (or removed)."""
+    return tempfile.mkstemp(
+        prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".part" + path.suffix.lower(), dir=path.parent
+    )
+
+
+def publish(tmp: str, path: Path, *, overwrite: bool = False) -> None:
+    """Give the finished temporary file ``tmp`` (from :func:`open_temp`) the name ``path``, readable as the
+    umask allows: replacing ``path`` with ``overwrite``, else never (:func:`_publish`)."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    if overwrite:
+        os.replace(tmp, path)
+    else:
+        _publish(tmp, path)
+
+
 def _publish(tmp: str, path: Path) -> None:
     """Give the finished temporary file ``tmp`` the name ``path``, failing if ``path`` exists by then (an
     exclusive hard link: another process writing the same name at the same time cannot be overwritten)."""
@@ -487,16 +507,11 @@ def write_image(
         params["exif"] = _output_exif(exif)
         if icc_profile:
             params["icc_profile"] = icc_profile
-    suffix = ".part" + path.suffix.lower()
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=suffix, dir=path.parent)
+    fd, tmp = open_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             im.save(f, format=fmt, **params)
-        os.chmod(tmp, 0o666 & ~_umask())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _publish(tmp, path)
+        publish(tmp, path, overwrite=overwrite)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..face import Detection
-from ..io.image import TEMP_PREFIX
+from ..io.image import open_temp, publish
 from ..restore import RestoreResult
 from .io import VideoInfo, VideoWriter, probe_video, read_frames, upright, video_notes
 from .track import Tracker, smooth_detections
@@ -84,16 +83,13 @@ def restore_video(
         raise ValueError(f"{src}: {info.duration:.1f} s is over the {max_seconds:g} s limit; cut the clip first")
     shown_w, shown_h = info.display_size
     out_w, out_h = _even(round(shown_w * upscale)), _even(round(shown_h * upscale))  # upright
-    notes = tuple(video_notes(info, upscale))
-    for note in notes:
-        log.info("%s: %s", src, note)
     detect_every = max(1, int(detect_every)) if temporal else 1
     lookahead = int(np.ceil(3 * sigma)) if temporal else 0
     tracker = Tracker()
     observed: dict[int, dict[int, Detection]] = {}
     pending: deque[tuple[int, np.ndarray, int | None, int]] = deque()
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".part.mp4", dir=dst.parent)
+    fd, tmp = open_temp(dst)
     os.close(fd)
     stored_w, stored_h = (out_h, out_w) if info.rotation % 180 else (out_w, out_h)
     try:
@@ -101,9 +97,9 @@ def restore_video(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    for note in writer.notes:
+    notes = (*video_notes(info, upscale), *writer.notes)
+    for note in notes:
         log.info("%s: %s", src, note)
-    notes += tuple(writer.notes)
     done = faces = 0
 
     def emit(index: int, rgb: np.ndarray, pts: int | None, duration: int) -> None:
@@ -140,11 +136,7 @@ def restore_video(
         if done == 0:
             raise ValueError(f"{src}: the clip has no frames")
         writer.close()
-        if overwrite:
-            os.replace(tmp, dst)
-        else:
-            os.link(tmp, dst)  # fails if another run wrote dst meanwhile: never overwritten
-            os.unlink(tmp)
+        publish(tmp, dst, overwrite=overwrite)  # never over a file another run wrote meanwhile
     except BaseException:  # Ctrl-C included: nothing half-written is left where the output belongs
         writer.abort()
         Path(tmp).unlink(missing_ok=True)
