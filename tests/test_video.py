@@ -113,6 +113,21 @@ def test_an_interrupted_clip_leaves_nothing_where_the_output_belongs(clip, tmp_p
         restore_video(r, clip, tmp_path / "clip.mp4")
 
 
+def test_a_clip_killed_earlier_leaves_nothing_after_the_next_run(clip, tmp_path):
+    """What a killed run left (a temporary clip of a process that is gone) is removed when the folder is
+    written to again."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (out / f".gfr-tmp-{gone.pid}-abc12_yz.part.mp4").write_bytes(b"half")
+    assert main(["restore", str(clip), "-o", str(out), "--model", "embedded", "--upscale", "1", "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["clip.mp4"]
+
+
 @pytest.mark.parametrize("rotation", [90, 270])
 def test_rotation_metadata_is_kept_and_faces_are_found_upright(tmp_path, rotation):
     photo = read_image(ROOT / "tests" / "fixtures" / "photos-pd" / "biden.jpg").rgb

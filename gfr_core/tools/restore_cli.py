@@ -190,9 +190,16 @@ def _cmd_restore(args: argparse.Namespace) -> int:
             )
         why = "--engine ray resumes" if args.engine == "ray" else "--skip-existing"
         print(f"gfr: {len(done)} of {len(jobs)} already restored, skipped ({why})", file=sys.stderr)
-        jobs = [j for j in jobs if not j.dst.exists()]
+        finished = {j.dst for j in done}
+        jobs = [j for j in jobs if j.dst not in finished]
         if not jobs:
             return 0
+    if args.engine == "ray":
+        if args.save_faces:
+            raise UserError("--save-faces is not available with --engine ray; run it without --engine")
+        from ..cluster import restore_on_ray
+
+        return restore_on_ray(jobs, args)
     swept: set[Path] = set()
 
     def sweep(folder: Path) -> None:  # what a killed earlier run left half-written in a folder written to now
@@ -200,13 +207,6 @@ def _cmd_restore(args: argparse.Namespace) -> int:
             swept.add(folder)
             remove_stale_temp_files(folder)
 
-    input_files = {f.resolve() for f, _ in inputs}
-    if args.engine == "ray":
-        if args.save_faces:
-            raise UserError("--save-faces is not available with --engine ray; run it without --engine")
-        from ..cluster import restore_on_ray
-
-        return restore_on_ray(jobs, args)
     if args.threads:
         import torch
 
@@ -215,10 +215,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     want_up = "realesrgan" in (args.bg_upsampler, args.face_upsampler)
     failures = 0
     # face crops' names join the plan: never an input, never another output of this run
-    owner: dict[Path, Path] = dict.fromkeys(input_files, _INPUT) | {j.dst.resolve(): j.src for j in jobs}
+    owner = dict.fromkeys((f.resolve() for f, _ in inputs), _INPUT) | {j.dst.resolve(): j.src for j in jobs}
     bar = tqdm(jobs, unit="img", disable=len(jobs) < 2 or args.quiet, file=sys.stderr)
     for job in bar:
         if job.ext == ".mp4":
+            sweep(job.dst.parent)
             failures += _restore_clip(restorer, job, args)
             continue
         tiles = tqdm(desc=f"{job.rel} upsampler", unit="tile", disable=args.quiet or not want_up, file=sys.stderr)
