@@ -176,13 +176,27 @@ def _prior(name: str):
     return load_model(name)
 
 
-def get_restorer(name: str, upsampler: str | None = None, backend: str = "torch") -> FaceRestorer:
-    """The cached restorer (with ``upsampler``, e.g. ``"realesrgan"``, run by ``backend``, ``"torch"`` or
-    ``"onnxruntime"``), or a :class:`gradio.Error` that says how to get it."""
+def _unavailable_offline(name: str) -> bool:
+    """A registered Hub model that is not cached, on a server that is offline: it cannot be had here."""
     from gfr_core.hub import is_cached, offline
 
     card = get_card(name) if name in list_models() else None
-    if card is not None and not card.embedded and not is_cached(card) and offline():
+    return card is not None and not card.embedded and not is_cached(card) and offline()
+
+
+def result_path(key: tuple, upload: str, suffix: str) -> Path:
+    """Where a result goes: a folder of the app's own per request ``key``, the file named after the upload
+    (``<stem>-restored<suffix>``: the name the user downloads); results older than an hour are swept."""
+    folder = TMP / f"{abs(hash(key)) % 10**8}"
+    folder.mkdir(exist_ok=True)
+    _sweep_tmp()
+    return folder / f"{Path(upload).stem}-restored{suffix}"
+
+
+def get_restorer(name: str, upsampler: str | None = None, backend: str = "torch") -> FaceRestorer:
+    """The cached restorer (with ``upsampler``, e.g. ``"realesrgan"``, run by ``backend``, ``"torch"`` or
+    ``"onnxruntime"``), or a :class:`gradio.Error` that says how to get it."""
+    if _unavailable_offline(name):
         raise _error(
             f"{name} is not downloaded, and this server is offline. Pick a model marked 'ready', or download it "
             f"where there is internet (gfr download {name}) and copy the Hugging Face cache here."
@@ -200,10 +214,7 @@ def get_restorer(name: str, upsampler: str | None = None, backend: str = "torch"
 
 def get_prior(name: str = PRIOR_MODEL):
     """The cached prior, or a :class:`gradio.Error` written for the app."""
-    from gfr_core.hub import is_cached, offline
-
-    card = get_card(name) if name in list_models() else None
-    if card is not None and not card.embedded and not is_cached(card) and offline():
+    if _unavailable_offline(name):
         raise _error(f"{name} is not downloaded, and this server is offline. Pick a prior marked 'ready'.")
     try:
         prior = _prior(name)
@@ -313,10 +324,7 @@ def restore_photo(
         for i, f in enumerate(res.faces)
         for tile in ((f.aligned, f"face {i + 1}: input (score {f.score:.2f})"), (f.restored, f"face {i + 1}: restored"))
     ]
-    folder = TMP / f"{abs(hash((path, model, fidelity, upscale, upsample, face_detail, backend))) % 10**8}"
-    folder.mkdir(exist_ok=True)
-    dst = folder / f"{Path(path).stem}-restored.png"  # the download is named after the photo
-    _sweep_tmp()
+    dst = result_path((path, model, fidelity, upscale, upsample, face_detail, backend), path, ".png")
     write_image(dst, res.image, overwrite=True)
     extras = [
         what for what, on in (("Real-ESRGAN background", upsample), ("Real-ESRGAN face detail", face_detail)) if on

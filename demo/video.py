@@ -14,7 +14,7 @@ import gradio as gr
 from gfr_core.video import VideoInputError, probe_video, restore_video
 
 from . import gpu
-from .logic import TMP, UPSCALE_STEP, _error, _number, _sweep_tmp, env_limit, get_restorer, max_output_pixels
+from .logic import UPSCALE_STEP, _error, _number, env_limit, get_restorer, max_output_pixels, result_path
 
 __all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_MAX_SECONDS", "restore_clip", "video_limits"]
 
@@ -56,10 +56,7 @@ def restore_clip(path, model, fidelity, upscale, temporal=True, progress=gr.Prog
         best = max(1.0, (max_output_pixels() / (w * h)) ** 0.5 // UPSCALE_STEP * UPSCALE_STEP)
         raise _error(f"{name}: upscale {upscale:g} makes frames over this server's output limit; use {best:g}.")
     restorer = get_restorer(model)
-    folder = TMP / f"video-{abs(hash((path, model, fidelity, upscale, bool(temporal)))) % 10**8}"
-    folder.mkdir(exist_ok=True)
-    dst = folder / f"{Path(path).stem}-restored.mp4"
-    _sweep_tmp()
+    dst = result_path(("video", path, model, fidelity, upscale, bool(temporal)), path, ".mp4")
     progress(0, desc="restoring frames")
     try:
         res = restore_video(
