@@ -29,8 +29,16 @@ def main() -> None:
     except ImportError:
         pass
 
-    from demo import build_demo, gpu, logic
+    import gradio as gr
+
+    from demo import build_demo, gpu, logic, video
     from gfr_core.restore import reuse_freed_memory
+
+    try:  # the limits a shared server sets: a bad one is one line, before the app starts
+        logic.max_output_pixels()
+        video.video_limits()
+    except gr.Error as exc:
+        sys.exit(f"gfr app: {exc.message}")
 
     reuse_freed_memory()  # before Gradio's worker threads exist, so that they share the reused heap
     # SIGTERM (a Space stopping, `kill`) exits like Ctrl-C does: the exit handlers remove the results folder

@@ -30,6 +30,18 @@ def test_a_bad_upload_limit_is_one_line_and_the_app_does_not_start(tmp_path):
     assert res.stderr.strip() == "gfr app: GFR_MAX_UPLOAD must be a size such as 25mb, 500kb or 1gb, got 'abc'"
 
 
+@pytest.mark.parametrize(
+    ("name", "unit"),
+    [("GFR_VIDEO_MAX_SECONDS", "seconds"), ("GFR_VIDEO_MAX_PIXELS", "pixels"), ("GFR_MAX_OUTPUT_PIXELS", "pixels")],
+)
+def test_a_bad_server_limit_is_one_line_and_the_app_does_not_start(name, unit):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", **{name: "lots"})
+    res = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.strip().startswith(f"gfr app: {name} must be a positive number of {unit} (e.g. ")
+    assert res.stderr.strip().endswith("got 'lots'") and len(res.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("upscale", ["nan", "abc", "-1", "inf"])
 def test_the_apps_upscale_is_checked_with_its_own_message(tmp_path, upscale):
     from demo import logic
