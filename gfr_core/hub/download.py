@@ -353,6 +353,16 @@ def _read_digests() -> dict[str, dict[str, Any]]:
     return table
 
 
+def _write_digests(table: dict[str, dict[str, Any]]) -> Path:
+    """Replace the recorded digests with ``table``, atomically (a temporary file, then a rename); the path."""
+    path = _digests_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    return path
+
+
 def _recorded_digest(card: ModelCard) -> str | None:
     return _read_digests().get(card.name, {}).get("sha256")
 
@@ -370,11 +380,7 @@ def confirm_digest(card: ModelCard) -> None:
     digest, size = pending
     table = _read_digests()
     table[card.name] = dict(filename=card.filename, sha256=digest, size_bytes=size)
-    path = _digests_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    path = _write_digests(table)
     log.warning("%s: no published sha256 for %s; recorded %s in %s", card.name, card.filename, digest, path)
 
 
@@ -383,10 +389,7 @@ def forget_digest(card: ModelCard) -> bool:
     table = _read_digests()
     if table.pop(card.name, None) is None:
         return False
-    path = _digests_file()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    _write_digests(table)
     return True
 
 
