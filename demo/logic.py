@@ -386,15 +386,19 @@ def interpolation(seed_a, seed_b, steps, space, psi, prior=PRIOR_MODEL):
 def project_face(path, model, mix_seed, group, steps=100, progress=gr.Progress()):
     """'Project my face': the w+ found by optimisation (it renders your face), the w+ the restorer's encoder
     predicts (through the bare prior, without its spatial features), and style mixing with a sample."""
+    steps = int(_number(steps, "Projection steps", 10, 1000))  # the controls first: before minutes of work
+    mix_seed = _seed(mix_seed, "sample seed")
     img = _read_upload(path, "face photo")
     restorer = get_restorer(model)
+    model_ = restorer.model
+    G = model_.stylegan_decoder if hasattr(model_, "stylegan_decoder") else model_.generator
+    groups = an.layer_groups(G.num_ws)
+    if group not in groups:
+        raise _error(f"Layer group must be one of {', '.join(groups)}.")
     res = restorer(img, upscale=1, only_center_face=True)
     if not res.faces:
         raise _error("No face found; upload a photo with a clear frontal face.")
-    model_ = restorer.model
-    G = model_.stylegan_decoder if hasattr(model_, "stylegan_decoder") else model_.generator
     face = res.faces[0].aligned
-    steps = int(_number(steps, "Projection steps", 10, 1000))
     predicted = an.predicted_latents(model_, face[None])
 
     def tick(done: int, total: int) -> None:
@@ -402,11 +406,7 @@ def project_face(path, model, mix_seed, group, steps=100, progress=gr.Progress()
 
     with torch.enable_grad():
         ws, losses = an.project(G.requires_grad_(False), face, steps=steps, progress=tick)
-    mix_seed = _seed(mix_seed, "sample seed")
     other = an.sample_latents(G, [mix_seed])
-    groups = an.layer_groups(G.num_ws)
-    if group not in groups:
-        raise _error(f"Layer group must be one of {', '.join(groups)}.")
     idx = list(groups[group])
     mine_then_other = ws.clone()
     mine_then_other[:, idx] = other[:, idx]

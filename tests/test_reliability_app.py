@@ -102,3 +102,22 @@ def test_sigterm_removes_the_apps_results_folder(tmp_path):
         assert not results.exists()
     finally:
         proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("seed", "group", "steps", "message"),
+    [
+        (7, "bogus", 60, "Layer group must be one of"),
+        (-3, "fine", 60, "sample seed"),
+        (7, "fine", 0, "Projection steps"),
+    ],
+)
+def test_project_my_face_refuses_bad_controls_before_any_work(monkeypatch, seed, group, steps, message):
+    """The controls are checked before the face is restored and projected (minutes on a CPU at 1000 steps)."""
+    from demo import logic
+
+    ran = []
+    monkeypatch.setattr(logic.an, "project", lambda *a, **k: ran.append(1))
+    with pytest.raises(gr.Error, match=message):
+        logic.project_face(str(ROOT / "demo" / "examples" / "face-obama.png"), "embedded", seed, group, steps)
+    assert ran == []
