@@ -3,7 +3,7 @@
 When ``spaces`` is importable, each callback that runs a network is wrapped in ``spaces.GPU`` with a
 duration estimated from the request (:func:`photo_seconds`, :func:`clip_seconds`, ...); outside a ZeroGPU
 Space its decorator returns the function unchanged. Models load on the CPU (at start-up on a Space,
-:func:`preload`) and move to CUDA inside the GPU call (:func:`device`, used by ``logic.get_restorer``).
+``demo.logic.preload``) and move to CUDA inside the GPU call (:func:`device`, used by ``logic.get_restorer``).
 Without ``spaces`` nothing changes.
 """
 
@@ -22,7 +22,7 @@ try:  # on a Space, `spaces` must be imported before torch initialises CUDA: app
 except ImportError:
     spaces = None
 
-__all__ = ["clip_seconds", "device", "on_gpu", "photo_seconds", "preload", "prior_seconds", "zero_gpu"]
+__all__ = ["clip_seconds", "device", "on_gpu", "photo_seconds", "prior_seconds", "zero_gpu"]
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +121,3 @@ def clip_seconds(path: str | None = None, *_: Any, **__: Any) -> float:
 def prior_seconds(*_: Any, **__: Any) -> float:
     """GPU seconds for the prior explorer: sampling, mixing, interpolation, or a projection of up to 300 steps."""
     return 60
-
-
-def preload(names: list[str]) -> None:
-    """Load these restorers on the CPU now (a Space's start-up), so that the first request only moves them."""
-    from . import logic
-
-    for name in names:
-        try:
-            logic.get_restorer(name)
-            log.info("preloaded %s on the CPU", name)
-        except Exception as exc:  # the app still starts; the request will say what is wrong
-            log.warning("could not preload %s: %s", name, exc)

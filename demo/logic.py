@@ -42,8 +42,10 @@ from . import gpu
 __all__ = [
     "BACKENDS",
     "DEFAULT_MODEL",
+    "preload",
     "preview_upload",
     "PRIOR_MODEL",
+    "runnable",
     "degradation_lab",
     "interpolation",
     "default_model",
@@ -311,10 +313,6 @@ def restore_photo(
         face_detail=bool(face_detail),
         progress=tiles,
     )
-    if not res.faces:
-        raise _error(
-            "No face found in this photo. Try a larger or sharper face, or tick 'aligned input' for a face crop."
-        )
     progress(0.9, desc="preparing the outputs")
     out = res.image if res.image.ndim == 3 else np.repeat(res.image[..., None], 3, axis=2)
     shown = out[..., :3]
@@ -330,13 +328,16 @@ def restore_photo(
         what for what, on in (("Real-ESRGAN background", upsample), ("Real-ESRGAN face detail", face_detail)) if on
     ]
     status = (
-        f"{len(res.faces)} face(s) restored with {model}"
+        (f"{len(res.faces)} face(s) restored with {model}" if res.faces else "No face found: the photo was upscaled")
         + (" + " + " + ".join(extras) if extras else "")
         + (" on ONNX Runtime" if restorer.backend == "onnxruntime" else "")
         + f"; output {res.image.shape[1]}x{res.image.shape[0]}"
     )
-    if res.messages:
-        status += " (" + "; ".join(res.messages) + ")"
+    notes = [m for m in res.messages if not m.startswith("no face found")]  # said first, above
+    if not res.faces:
+        notes.append("for a photo that is one face crop, tick 'Aligned face input'")
+    if notes:
+        status += " (" + "; ".join(notes) + ")"
     return (before, shown), gallery, _overlay(img.rgb, res.faces), str(dst), status
 
 
@@ -353,33 +354,37 @@ def default_prior() -> str:
 @gpu.on_gpu(gpu.prior_seconds)
 def sample_prior(seed, count, psi, prior=PRIOR_MODEL):
     """Prior explorer: a row of samples starting at ``seed`` with truncation ``psi``."""
+    seed, count = _seed(seed), int(_number(count, "Samples", 1, 16))
+    psi = _number(psi, "Truncation ψ", 0, 2)
     G = get_prior(prior)
-    seed, count = _seed(seed), int(count)
-    ws = an.sample_latents(G, list(range(seed, min(seed + count, MAX_SEED + 1))), psi=float(psi))
-    return an.tile(_upsize(an.synthesize(G, ws)), min(int(count), 8))
+    ws = an.sample_latents(G, list(range(seed, min(seed + count, MAX_SEED + 1))), psi=psi)
+    return an.tile(_upsize(an.synthesize(G, ws)), min(count, 8))
 
 
 @gpu.on_gpu(gpu.prior_seconds)
 def style_mixing(row_seed, col_seed, n, group, psi, prior=PRIOR_MODEL):
     """Rows take the chosen layer group from the column seeds."""
+    row_seed, col_seed = _seed(row_seed, "row seed"), _seed(col_seed, "column seed")
+    n, psi = int(_number(n, "Rows / columns", 1, 8)), _number(psi, "Truncation ψ", 0, 2)
     G = get_prior(prior)
     groups = an.layer_groups(G.num_ws)
     if group not in groups:
         raise _error(f"Layer group must be one of {', '.join(groups)}.")
-    row_seed, col_seed, n = _seed(row_seed, "row seed"), _seed(col_seed, "column seed"), int(n)
-    rows = an.sample_latents(G, list(range(row_seed, min(row_seed + n, MAX_SEED + 1))), psi=float(psi))
-    cols = an.sample_latents(G, list(range(col_seed, min(col_seed + n, MAX_SEED + 1))), psi=float(psi))
+    rows = an.sample_latents(G, list(range(row_seed, min(row_seed + n, MAX_SEED + 1))), psi=psi)
+    cols = an.sample_latents(G, list(range(col_seed, min(col_seed + n, MAX_SEED + 1))), psi=psi)
     grid = an.style_mixing_grid(G, rows, cols, groups[group])
     return _upsize(grid[None])[0]
 
 
 @gpu.on_gpu(gpu.prior_seconds)
 def interpolation(seed_a, seed_b, steps, space, psi, prior=PRIOR_MODEL):
+    seed_a, seed_b = _seed(seed_a, "seed A"), _seed(seed_b, "seed B")
+    steps, psi = int(_number(steps, "Frames", 2, 32)), _number(psi, "Truncation ψ", 0, 2)
+    if space not in ("w", "z"):
+        raise _error(f"Space must be 'w' or 'z', not {space!r}.")
     G = get_prior(prior)
-    frames = an.interpolate(
-        G, _seed(seed_a, "seed A"), _seed(seed_b, "seed B"), steps=int(steps), space=space, psi=float(psi)
-    )
-    return an.tile(_upsize(frames), int(steps))
+    frames = an.interpolate(G, seed_a, seed_b, steps=steps, space=space, psi=psi)
+    return an.tile(_upsize(frames), steps)
 
 
 @gpu.on_gpu(gpu.prior_seconds)
@@ -438,35 +443,48 @@ def degradation_lab(path, blur, down, noise, quality, models, seed):
     """Degrade a clean face, restore it with each model, and score every output against the clean face."""
     if not models:
         raise _error("Pick at least one model to compare.")
+    blur, down = _number(blur, "Blur", 0, 12), _number(down, "Downsample factor", 1, 8)
+    noise, quality = _number(noise, "Noise", 0, 25), int(_number(quality, "JPEG quality", 20, 100))
+    seed = _seed(seed, "noise seed")
     img = _read_upload(path, "clean face")
-    restorers = {name: get_restorer(name) for name in models}
-    first = next(iter(restorers.values()))
-    s, zoom = first.face_size, first.crop_zoom
+    restorers = {name: get_restorer(name) for name in models}  # a model that cannot run: said before any work
+    groups: dict[tuple[int, float], dict[str, FaceRestorer]] = {}  # models of one face size share a clean crop
     for name, r in restorers.items():
-        if (r.face_size, r.crop_zoom) != (s, zoom):
-            raise _error(f"{name} works at {r.face_size}px; compare models of the same face size ({s}px).")
+        groups.setdefault((r.face_size, r.crop_zoom), {})[name] = r
     dets = detect_faces(img.rgb)
-    clean = (
-        align_face(img.rgb, dets[0].landmarks, s, zoom=zoom).crop
-        if dets
-        else cv2.resize(img.rgb, (s, s), interpolation=cv2.INTER_AREA)
-    )
-    lq = ev.degrade_face(
-        clean,
-        blur=float(blur),
-        downsample=float(down),
-        noise=float(noise),
-        jpeg=int(quality),
-        rng=np.random.default_rng(_seed(seed)),
-    )
-    outputs = ev.restore_all(restorers, lq[None])
-    gt_lm = ev.face_landmarks(clean)
-    rows, cells = [], [(clean, "clean")]
-    for name, out in outputs.items():
-        label = "degraded (bicubic)" if name == "bicubic" else name
-        im = out[0]
-        cells.append((im, "degraded" if name == "bicubic" else name))  # short: a tile's caption is one line
-        lmd = ev.landmark_distance(im, gt_lm, zoom=zoom) if gt_lm is not None else float("nan")
-        rows.append([label, round(ev.psnr(im, clean), 2), round(ev.ssim(im, clean), 4), round(lmd, 3)])
+    rows, cells = [], []
+    for (s, zoom), members in groups.items():
+        at = f" ({s} px, zoom {zoom:g})" if len(groups) > 1 else ""  # several crops: each row says which
+        clean = (
+            align_face(img.rgb, dets[0].landmarks, s, zoom=zoom).crop
+            if dets
+            else cv2.resize(img.rgb, (s, s), interpolation=cv2.INTER_AREA)
+        )
+        lq = ev.degrade_face(
+            clean, blur=blur, downsample=down, noise=noise, jpeg=quality, rng=np.random.default_rng(seed)
+        )
+        gt_lm = ev.face_landmarks(clean)
+        cells.append((clean, f"clean{at}"))
+        for name, out in ev.restore_all(members, lq[None]).items():
+            im = out[0]
+            cells.append((im, ("degraded" if name == "bicubic" else name) + at))  # a tile's caption is one line
+            lmd = ev.landmark_distance(im, gt_lm, zoom=zoom) if gt_lm is not None else float("nan")
+            label = ("degraded (bicubic)" if name == "bicubic" else name) + at
+            rows.append([label, round(ev.psnr(im, clean), 2), round(ev.ssim(im, clean), 4), round(lmd, 3)])
     gallery = [(_upsize(im[None], 256)[0], name) for im, name in cells]
     return gallery, rows
+
+
+def runnable(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (label, name) choices that can run here: not a Hub model this offline server lacks."""
+    return [(label, name) for label, name in choices if not _unavailable_offline(name)]
+
+
+def preload(names: list[str]) -> None:
+    """Load these restorers on the CPU now (a Space's start-up), so that the first request only moves them."""
+    for name in names:
+        try:
+            get_restorer(name)
+            log.info("preloaded %s on the CPU", name)
+        except Exception as exc:  # the app still starts; the request will say what is wrong
+            log.warning("could not preload %s: %s", name, exc)

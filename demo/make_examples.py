@@ -134,19 +134,12 @@ def before_after(folder: Path, out: Path, restorer) -> None:
         lq = degrade_photo(rgb, d)
         res = restorer(lq, upscale=d.scale)
         bic = cv2.resize(lq, (res.image.shape[1], res.image.shape[0]), interpolation=cv2.INTER_CUBIC)
-        x0, y0, x1, y1 = (res.faces[0].box * d.scale).astype(int)
-        m = (x1 - x0) // 4
-        box = (slice(max(0, y0 - m), y1 + m), slice(max(0, x0 - m), x1 + m))
-        crops = [im[box] for im in (bic, res.image, rgb[: bic.shape[0], : bic.shape[1]])]
-        h = 320
-        strips.append(
-            np.concatenate(
-                [cv2.resize(c, (round(c.shape[1] * h / c.shape[0]), h), interpolation=cv2.INTER_CUBIC) for c in crops],
-                1,
-            )
-        )
-    width = max(s.shape[1] for s in strips)
-    strips = [np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in strips]
+        x0, y0, x1, y1 = res.faces[0].box * d.scale
+        side = int(min(1.25 * max(x1 - x0, y1 - y0), *bic.shape[:2]))  # one square tile size for every row
+        a = int(np.clip((x0 + x1 - side) / 2, 0, bic.shape[1] - side))  # kept inside the photo
+        b = int(np.clip((y0 + y1 - side) / 2, 0, bic.shape[0] - side))
+        crops = [im[b : b + side, a : a + side] for im in (bic, res.image, rgb[: bic.shape[0], : bic.shape[1]])]
+        strips.append(np.concatenate([cv2.resize(c, (320, 320), interpolation=cv2.INTER_CUBIC) for c in crops], 1))
     write_image(out / "before-after.png", np.concatenate(strips, 0), overwrite=True)
 
 

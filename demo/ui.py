@@ -10,12 +10,39 @@ from gfr_core import get_card, list_models
 
 from . import logic, video
 
-__all__ = ["EXAMPLES", "build_demo", "models_markdown"]
+__all__ = ["CSS", "EXAMPLES", "build_demo", "models_markdown", "read_by_gfr"]
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 DELETE_CACHE = (1800, 3600)
 """Every 30 min, Gradio deletes uploads and outputs older than 1 h (and all of them at shutdown)."""
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"]
+
+CSS = """
+#models-table td, #models-table th { word-break: normal; overflow-wrap: normal; hyphens: none; }
+#models-table td:nth-child(-n+4), #models-table th { white-space: nowrap; }
+#models-table td:nth-child(5) { overflow-wrap: anywhere; }
+"""
+"""The app's few style rules (``launch(css=CSS)``): the Models table breaks long URLs, never words."""
+
+
+def read_by_gfr(image: gr.Image) -> gr.Image:
+    """``image`` (a filepath ``gr.Image``), made to hand an upload that Gradio cannot decode (an empty file,
+    HEIC named .jpg) to the callback as the uploaded file itself, so that gfr's reader says what is wrong,
+    as the File input does, instead of Gradio's "Could not preprocess input component". (An instance's
+    method, not a subclass: Gradio writes a ``.pyi`` beside the source of every component subclass.)"""
+    decode = image.preprocess
+
+    def preprocess(payload):
+        try:
+            return decode(payload)
+        except Exception:
+            path = getattr(payload, "path", None)
+            if not path:
+                raise gr.Error("The photo could not be read; upload a JPEG, PNG, WebP, BMP or TIFF file.") from None
+            return path
+
+    image.preprocess = preprocess  # type: ignore[method-assign]
+    return image
 
 
 def models_markdown() -> str:
@@ -51,12 +78,14 @@ def _restore_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
             with gr.Column(scale=1):
                 with gr.Tabs():
                     with gr.Tab("Photo"):
-                        image = gr.Image(
-                            label="Photo: upload, paste (Ctrl+V) or webcam",
-                            sources=["upload", "clipboard", "webcam"],
-                            type="filepath",
-                            format="png",
-                            elem_id="restore-image",
+                        image = read_by_gfr(
+                            gr.Image(
+                                label="Photo: upload, paste (Ctrl+V) or webcam",
+                                sources=["upload", "clipboard", "webcam"],
+                                type="filepath",
+                                format="png",
+                                elem_id="restore-image",
+                            )
                         )
                     with gr.Tab("File (TIFF, 16-bit, large)"):
                         inp = gr.File(
@@ -161,7 +190,7 @@ def _prior_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
             logic.model_choices("prior"), value=logic.default_prior(), label="Prior", elem_id="prior-model"
         )
         with gr.Row():
-            seed = gr.Number(0, label="First seed", precision=0)
+            seed = gr.Number(0, label="First seed")
             count = gr.Slider(1, 16, value=8, step=1, label="Samples")
             psi = gr.Slider(0, 1.2, value=0.7, step=0.05, label="Truncation ψ")
             go = gr.Button("Sample")
@@ -171,8 +200,8 @@ def _prior_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
             "**Style mixing**: each row keeps its own styles except the chosen layer group, taken from the column's sample."
         )
         with gr.Row():
-            row_seed = gr.Number(0, label="Row seeds from", precision=0)
-            col_seed = gr.Number(100, label="Column seeds from", precision=0)
+            row_seed = gr.Number(0, label="Row seeds from")
+            col_seed = gr.Number(100, label="Column seeds from")
             n_mix = gr.Slider(2, 6, value=4, step=1, label="Rows / columns")
             group = gr.Radio(["coarse", "middle", "fine"], value="coarse", label="Layers taken from the columns")
             mix = gr.Button("Mix")
@@ -180,8 +209,8 @@ def _prior_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
         mix.click(logic.style_mixing, [row_seed, col_seed, n_mix, group, psi, prior], mixed, api_name="mix")
         gr.Markdown("**Interpolation** between two seeds (linear in W or spherical in Z).")
         with gr.Row():
-            sa = gr.Number(1, label="Seed A", precision=0)
-            sb = gr.Number(2, label="Seed B", precision=0)
+            sa = gr.Number(1, label="Seed A")
+            sb = gr.Number(2, label="Seed B")
             steps = gr.Slider(3, 12, value=8, step=1, label="Frames")
             space = gr.Radio(["w", "z"], value="w", label="Space")
             interp = gr.Button("Interpolate")
@@ -195,7 +224,7 @@ def _prior_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
             face = gr.File(label="Face photo", file_types=IMAGE_TYPES, type="filepath", elem_id="project-input")
             with gr.Column():
                 pmodel = gr.Dropdown(restorers, value=default, label="Restorer")
-                pseed = gr.Number(7, label="Sample seed", precision=0)
+                pseed = gr.Number(7, label="Sample seed")
                 pgroup = gr.Radio(["coarse", "middle", "fine"], value="fine", label="Layers to swap")
                 psteps = gr.Slider(10, 300, value=100, step=10, label="Projection steps")
                 proj = gr.Button("Project", elem_id="project-button")
@@ -210,12 +239,14 @@ def _lab_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
         gr.Markdown("Degrade a clean face, restore it with each model, and score against the clean face.")
         with gr.Row():
             with gr.Column():
-                clean = gr.Image(
-                    label="Clean face",
-                    sources=["upload", "clipboard"],
-                    type="filepath",
-                    format="png",
-                    elem_id="lab-input",
+                clean = read_by_gfr(
+                    gr.Image(
+                        label="Clean face",
+                        sources=["upload", "clipboard"],
+                        type="filepath",
+                        format="png",
+                        elem_id="lab-input",
+                    )
                 )
                 if _examples("face-*.png"):
                     gr.Examples(
@@ -228,8 +259,10 @@ def _lab_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
                 down = gr.Slider(1, 8, value=4, step=0.5, label="Downsample factor")
                 noise = gr.Slider(0, 25, value=8, step=1, label="Noise σ (0-255)")
                 quality = gr.Slider(20, 100, value=70, step=5, label="JPEG quality")
-                lab_models = gr.CheckboxGroup(restorers, value=[default] if default else [], label="Models")
-                lab_seed = gr.Number(0, label="Noise seed", precision=0)
+                lab_models = gr.CheckboxGroup(
+                    logic.runnable(restorers), value=[default] if default else [], label="Models (those that run here)"
+                )
+                lab_seed = gr.Number(0, label="Noise seed")
                 lab_go = gr.Button("Degrade and restore", elem_id="lab-button")
             with gr.Column():
                 lab_gallery = gr.Gallery(
@@ -249,7 +282,7 @@ def _lab_tab(restorers: list[tuple[str, str]], default: str | None) -> None:
 def _models_tab() -> None:
     """Models: cards and licenses."""
     with gr.Tab("Models"):
-        gr.Markdown(models_markdown())
+        gr.Markdown(models_markdown(), elem_id="models-table")
 
 
 def build_demo() -> gr.Blocks:

@@ -144,8 +144,8 @@ def test_reused_freed_memory_stops_page_faults_and_can_be_undone():
 
 @pytest.mark.slow
 def test_memory_bench_runs_in_a_fresh_process():
-    from gfr_core.tools.bench import _rss_mb
     from gfr_core.tools.bench_photo import bench_memory
+    from gfr_core.tools.timing import rss_mb as _rss_mb
 
     ballast = np.ones(1536 * 2**20, np.uint8)  # 1.5 GB resident in this process: the child must not count it
     r = bench_memory("embedded", megapixels=1.5, faces=2, upscale=2)

@@ -27,7 +27,9 @@ def test_a_bad_upload_limit_is_one_line_and_the_app_does_not_start(tmp_path):
     env = dict(os.environ, GFR_MAX_UPLOAD="abc", HF_HUB_OFFLINE="1")
     res = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert res.stderr.strip() == "gfr app: GFR_MAX_UPLOAD must be a size such as 25mb, 500kb or 1gb, got 'abc'"
+    assert res.stderr.strip() == (
+        "gfr app: GFR_MAX_UPLOAD must be a size above zero such as 25mb, 500kb or 1gb, got 'abc'"
+    )
 
 
 @pytest.mark.parametrize(

@@ -29,16 +29,35 @@ def _photo(path, h=48, w=48, **save):
     return path
 
 
-def test_a_name_too_long_fails_its_file_and_the_run_goes_on(tmp_path, model, capsys):
+def test_an_output_name_too_long_is_shortened_and_every_file_written(tmp_path, model, capsys):
     inp = tmp_path / "in"
     inp.mkdir()
-    _photo(inp / ("a" * 240 + ".png"))  # fits; its face crops' names (+ "_00_restored.png") do not
+    stem = "a" * 248
+    _photo(inp / f"{stem}.jpg")
+    _photo(inp / f"{stem}.jpeg")  # its output <stem>-jpeg.jpg would be 257 bytes: too long to exist
     _photo(inp / "b.png")
+    rc = main(["restore", str(inp), "-o", str(tmp_path / "out"), "--model", model, "--aligned"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "Traceback" not in err and "failed" not in err, err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(names) == 3 and "b.png" in names and f"{stem}.jpg" in names  # the input that has its name keeps it
+    (other,) = [n for n in names if n not in ("b.png", f"{stem}.jpg")]
+    assert other.endswith("-jpeg.jpg") and len(other.encode()) <= 255
+
+
+def test_face_crops_of_a_long_name_are_shortened_and_written(tmp_path, model, capsys):
+    """#41.12: the photo was written, yet the run said "1 of 1 failed" naming gfr's temporary file."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _photo(inp / ("a" * 246 + ".png"))  # fits; "<name>_00_restored.png" would not
     rc = main(["restore", str(inp), "-o", str(tmp_path / "out"), "--model", model, "--aligned", "--save-faces"])
     err = capsys.readouterr().err
-    assert rc == 1 and "Traceback" not in err
-    assert "File name too long" in err and "shorten the input's file name" in err and "1 of 2 file(s) failed" in err
-    assert (tmp_path / "out" / "b.png").is_file() and (tmp_path / "out" / "faces" / "b_00_restored.png").is_file()
+    assert rc == 0 and "failed" not in err, err
+    crops = sorted(p.name for p in (tmp_path / "out" / "faces").iterdir())
+    assert len(crops) == 2 and crops[0].endswith("_00_input.png") and crops[1].endswith("_00_restored.png")
+    assert all(len(c.encode()) <= 255 and c.startswith("a" * 200) for c in crops)
+    rc = main(["restore", str(inp), "-o", str(tmp_path / "out"), "--model", model, "--aligned", "--save-faces"])
+    assert rc == 2 and "already exist" in capsys.readouterr().err  # the rerun refuses: everything was written
 
 
 def test_a_full_disk_fails_its_file_and_the_next_is_tried(tmp_path, model, capsys, monkeypatch):

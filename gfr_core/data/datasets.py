@@ -15,15 +15,17 @@ import json
 import logging
 import os
 import tarfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ..face import detect_faces, estimate_similarity, template
+from ..io.files import not_regular
 from ..io.image import IMAGE_SUFFIXES
 from ..io.tensor import from_uint8
 
@@ -39,9 +41,38 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GFR_CACHE", Path.home() / ".cache" / "gfr"))
 
 
+def _decode(data: bytes | Path) -> np.ndarray:
+    """RGB uint8 pixels of an image file's bytes or path; ``ValueError`` saying why it cannot be read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
+                return np.asarray(im.convert("RGB"))
+        except UnidentifiedImageError:
+            raise ValueError("not an image PIL can read") from None
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ValueError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+
+
 def iter_images(source: str | Path) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (name, RGB uint8 image) from a ``.tar`` file or a folder (recursively), in sorted order."""
+    """Yield (name, RGB uint8 image) from a ``.tar`` file or a folder (recursively), in sorted order.
+
+    Files that cannot be decoded (not images, truncated, corrupt) are skipped, counted, and named in one
+    warning at the end; special files (FIFOs, sockets) are never opened.
+    """
     source = Path(source)
+    why = not_regular(source)
+    if why is not None and not source.is_dir():
+        raise FileNotFoundError(f"{source}: {why}; expected a .tar of images or a folder")
+    skipped: list[str] = []
+
+    def decoded(name: str, data: bytes | Path) -> np.ndarray | None:
+        try:
+            return _decode(data)
+        except ValueError as exc:
+            skipped.append(f"{name} ({exc})")
+            return None
+
     if source.is_file() and tarfile.is_tarfile(source):
         with tarfile.open(source) as tar:
             members = sorted(
@@ -49,14 +80,19 @@ def iter_images(source: str | Path) -> Iterator[tuple[str, np.ndarray]]:
                 key=lambda m: m.name,
             )
             for m in members:
-                data = tar.extractfile(m).read()  # type: ignore[union-attr]
-                yield m.name, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+                img = decoded(m.name, tar.extractfile(m).read())  # type: ignore[union-attr]
+                if img is not None:
+                    yield m.name, img
     elif source.is_dir():
         for f in sorted(source.rglob("*")):
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                yield str(f.relative_to(source)), np.asarray(Image.open(f).convert("RGB"))
+            if f.suffix.lower() in IMAGE_SUFFIXES and not_regular(f) is None:
+                img = decoded(str(f.relative_to(source)), f)
+                if img is not None:
+                    yield str(f.relative_to(source)), img
     else:
         raise FileNotFoundError(f"{source}: expected a .tar of images or a folder")
+    if skipped:
+        log.warning("%s: skipped %d file(s) that are not readable images (first: %s)", source, len(skipped), skipped[0])
 
 
 def split_sources(data: str | Path, split: str) -> list[Path]:
@@ -129,7 +165,10 @@ def aligned_faces(
     cdir = cache_dir()
     npy, meta = cdir / f"aligned-{key}.npy", cdir / f"aligned-{key}.json"
     if npy.is_file() and meta.is_file():
-        return np.load(npy), json.loads(meta.read_text())["names"]
+        try:
+            return np.load(npy, allow_pickle=False), json.loads(meta.read_text())["names"]
+        except (OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+            log.warning("%s: the cached aligned faces are damaged (%s); rebuilding them", npy, type(exc).__name__)
     from tqdm import tqdm
 
     crops, names, skipped = [], [], 0

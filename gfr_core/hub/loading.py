@@ -61,17 +61,20 @@ def model_card(name_or_path: str | Path) -> ModelCard | None:
     return _native_card(path) if path.is_file() else None
 
 
-def _check_fit(card: ModelCard, converted: dict[str, Any], ref: dict[str, Any]) -> None:
+def _check_fit(card: ModelCard, converted: dict[str, Any], ref: dict[str, Any], source: str) -> None:
     bad = sorted(k for k in ref if k in converted and tuple(converted[k].shape) != tuple(ref[k].shape))
     if bad or set(ref) != set(converted):
         missing, extra = sorted(set(ref) - set(converted)), sorted(set(converted) - set(ref))
         raise ModelUnavailableError(
-            f"{card.filename}: does not fit {card.arch} with config {dict(card.config)} "
+            f"{source}: does not fit {card.arch} with config {dict(card.config)} "
             f"(missing {missing[:3]}, unexpected {extra[:3]}, wrong shapes {bad[:3]}); is it the right model?"
         )
 
 
-def _load_into(card: ModelCard, obj: Any, device: str | torch.device) -> nn.Module:
+def _load_into(card: ModelCard, obj: Any, device: str | torch.device, source: str | Path | None = None) -> nn.Module:
+    """``obj`` (a checkpoint's contents) into the network ``card`` describes; ``source``: the file as the user
+    named it, for messages (default: the card's file)."""
+    source = str(source or card.filename)
     sd, extras = unwrap_checkpoint(obj)
     with torch.device("meta"):
         ref = family(card.arch).build(card.config).state_dict()  # costs no memory, whatever the config
@@ -80,14 +83,13 @@ def _load_into(card: ModelCard, obj: Any, device: str | torch.device) -> nn.Modu
     if card.converter != "ncnn":
         meta = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in sd.items()}
         meta_extras = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in extras.items()}
-        _check_fit(card, convert_state_dict(card, meta, meta_extras), ref)
+        _check_fit(card, convert_state_dict(card, meta, meta_extras), ref, source)
     converted = convert_state_dict(card, sd, extras)
-    _check_fit(card, converted, ref)
+    _check_fit(card, converted, ref, source)
     bad = next((k for k, v in converted.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
         raise ChecksumError(
-            f"{card.filename}: weight {bad} holds NaN or infinite values; the file is corrupt: download or export "
-            "it again"
+            f"{source}: weight {bad} holds NaN or infinite values; the file is corrupt: download or export it again"
         )
     model = family(card.arch).build(card.config)
     model.load_state_dict(converted, strict=True)
@@ -109,7 +111,9 @@ def _guess_card(obj: Any) -> ModelCard:
         if set(ref) == set(converted) and all(ref[k].shape == converted[k].shape for k in ref):
             return card
     raise UnknownModelError(
-        "the checkpoint matches none of the registered architectures; pass arch=<model name> with a compatible layout"
+        "the checkpoint matches none of the registered architectures (`gfr models` lists them); give a model "
+        "name, an official checkpoint of one of them, or a file gfr wrote (gfr train export); in Python, "
+        "load_model(path, arch=NAME) names the architecture"
     )
 
 
@@ -138,11 +142,14 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
             raise ModelUnavailableError(f"{path}: no such checkpoint file")
         card = _native_card(path) if arch is None else None
         if card is not None:
-            return _load_into(card, load_checkpoint(path), device)
+            return _load_into(card, load_checkpoint(path), device, path)
         obj = load_checkpoint(path)
-        card = get_card(arch) if arch else _guess_card(obj)
+        try:
+            card = get_card(arch) if arch else _guess_card(obj)
+        except UnknownModelError as exc:
+            raise UnknownModelError(f"{path}: {exc}") from None
         log.info("loading %s as %s", path, card.name)
-        return _load_into(card, obj, device)
+        return _load_into(card, obj, device, path)
     card = get_card(resolve_alias(str(name_or_path)))
     file = resolve_file(card)
     log.info("loading %s from %s", card.name, file)

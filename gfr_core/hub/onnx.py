@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..io.files import publish
 from .checkpoint import sha256_file
 from .download import download_dir, resolve_file
 from .errors import ModelUnavailableError
@@ -118,11 +119,14 @@ def source_digest(name_or_path: str | Path) -> str:
     return sha256_file(path)
 
 
-def export_onnx(name_or_path: str | Path, path: str | Path, *, model: nn.Module | None = None) -> Path:
+def export_onnx(
+    name_or_path: str | Path, path: str | Path, *, model: nn.Module | None = None, overwrite: bool = False
+) -> Path:
     """Export a registered restorer / upsampler (or a checkpoint file) to ``path``, checked by onnx.checker.
 
     ``model``: an already loaded network to export instead of loading ``name_or_path`` (which still names
-    it in the metadata). Written atomically.
+    it in the metadata). Written atomically; an existing ``path`` is replaced only with ``overwrite``
+    (else ``FileExistsError``, also when another process wrote it meanwhile).
     """
     _require_onnx()
     import onnx
@@ -164,7 +168,7 @@ def export_onnx(name_or_path: str | Path, path: str | Path, *, model: nn.Module 
         program.model.metadata_props.update(meta)
         program.save(tmp, external_data=False)  # one self-contained file (every restorer is far below 2 GB)
         onnx.checker.check_model(str(tmp), full_check=True)
-        os.replace(tmp, path)
+        publish(str(tmp), path, overwrite=overwrite)
     finally:
         tmp.unlink(missing_ok=True)
     log.info("exported %s to %s", name_or_path, path)
@@ -188,15 +192,18 @@ def onnx_file(name_or_path: str | Path) -> Path:
         except OSError:
             expected = None
         if expected == sha256_file(path):
-            return path
-        log.warning("the cached ONNX export %s does not match its recorded sha256; exporting it again", path)
+            if not _external_data(path):
+                return path
+            log.warning("the cached ONNX export %s is not gfr's (it refers to files beside it): exported again", path)
+        else:
+            log.warning("the cached ONNX export %s does not match its recorded sha256; exporting it again", path)
     else:
         log.warning("exporting %s to ONNX once (%s)", stem, path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in (path, record):
             stale.unlink(missing_ok=True)
-        export_onnx(name_or_path, path)
+        export_onnx(name_or_path, path, overwrite=True)
         tmp = record.with_name(f".{record.name}.{os.getpid()}")
         tmp.write_text(sha256_file(path) + "\n")
         os.replace(tmp, record)
@@ -208,10 +215,34 @@ def onnx_file(name_or_path: str | Path) -> Path:
     return path
 
 
+def _external_data(path: Path) -> bool:
+    """Whether an ``.onnx`` file keeps any tensor in another file (gfr's exports are self-contained, so such a
+    file is not gfr's; its external data could point anywhere). Reads the graph only, no external file."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not a readable graph: ONNX Runtime says so when it opens it
+        return False
+    tensors = list(model.graph.initializer)
+    for node in model.graph.node:
+        tensors += [a.t for a in node.attribute if a.HasField("t")]
+    return any(uses_external_data(t) for t in tensors)
+
+
 def onnx_session(path: str | Path, device: str | torch.device = "cpu"):
-    """An ONNX Runtime session: the CUDA execution provider on a CUDA device where present, else CPU."""
+    """An ONNX Runtime session: the CUDA execution provider on a CUDA device where present, else CPU.
+
+    A graph that keeps tensors in other files is refused: external data is never loaded."""
     _require_onnx()
     import onnxruntime as ort
+
+    if _external_data(Path(path)):
+        raise ModelUnavailableError(
+            f"{path}: this ONNX file keeps its weights in other files, which gfr never loads; export it again "
+            "with gfr export-onnx (one self-contained file)"
+        )
 
     providers = ["CPUExecutionProvider"]
     if torch.device(device).type == "cuda":

@@ -8,13 +8,10 @@ on output.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import io
 import logging
 import math
 import os
-import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .files import TEMP_PREFIX, not_regular, open_temp, publish, remove_stale_temp_files
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -180,12 +179,9 @@ def read_image(source: str | Path | bytes, *, name: str | None = None) -> Loaded
         fp: io.BytesIO | Path = io.BytesIO(source)
     else:
         fp = Path(source)
-        if not fp.exists():
-            raise ImageInputError(f"{label}: no such file")
-        if fp.is_dir():
-            raise ImageInputError(f"{label}: is a folder, not an image file")
-        if not fp.is_file():
-            raise ImageInputError(f"{label}: not a regular file (a FIFO, socket or device); give an image file")
+        why = not_regular(fp)  # before any open(): a FIFO would block it
+        if why is not None:
+            raise ImageInputError(f"{label}: {why.replace('give a file', 'give an image file')}")
         if fp.stat().st_size == 0:
             raise ImageInputError(f"{label}: the file is empty")
     try:
@@ -235,6 +231,8 @@ class ImageHeader(NamedTuple):
 def peek_image(source: str | Path) -> ImageHeader | None:
     """What an image file holds, from its header alone (no pixels decoded); None when the header cannot be
     read (:func:`read_image` then says why)."""
+    if not_regular(source) is not None:  # never open() a FIFO: it blocks
+        return None
     try:
         with Image.open(source) as im:
             w, h = im.size
@@ -354,86 +352,6 @@ def restore_mode(rgb: np.ndarray, *, alpha: np.ndarray | None, gray: bool) -> np
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
-TEMP_PREFIX = ".gfr-tmp-"
-"""Temporary files of :func:`write_image` are ``.gfr-tmp-<pid>-<8 random chars>.part<suffix>``, beside their target."""
-
-_TEMP_NAME = re.compile(r"^\.gfr-tmp-(\d+)-[a-z0-9_]{8}\.part\.[a-z0-9]{2,5}$")
-
-
-def remove_stale_temp_files(folder: str | Path) -> int:
-    """Delete the temporary files that a killed :func:`write_image` left in ``folder`` (not below it): only
-    names of gfr's exact temporary pattern (:data:`TEMP_PREFIX`) whose writing process is gone. Returns
-    how many were removed."""
-    root = Path(folder)
-    if not root.is_dir():
-        return 0
-    removed = 0
-    for f in root.iterdir():
-        m = _TEMP_NAME.match(f.name)
-        if m is None or not f.is_file() or f.is_symlink():
-            continue
-        pid = int(m.group(1))
-        if pid != os.getpid() and not _alive(pid):
-            f.unlink(missing_ok=True)
-            removed += 1
-    if removed:
-        log.info("removed %d temporary file(s) left in %s by an interrupted run", removed, root)
-    return removed
-
-
-def open_temp(path: Path) -> tuple[int, str]:
-    """(file descriptor, name) of a new hidden temporary file beside ``path`` (:data:`TEMP_PREFIX`), to be
-    written, then given its name with :func:`publish` (or removed)."""
-    return tempfile.mkstemp(
-        prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".part" + path.suffix.lower(), dir=path.parent
-    )
-
-
-def publish(tmp: str, path: Path, *, overwrite: bool = False) -> None:
-    """Give the finished temporary file ``tmp`` (from :func:`open_temp`) the name ``path``, readable as the
-    umask allows: replacing ``path`` with ``overwrite``, else never (:func:`_publish`)."""
-    os.chmod(tmp, 0o666 & ~_umask())
-    if overwrite:
-        os.replace(tmp, path)
-    else:
-        _publish(tmp, path)
-
-
-def _publish(tmp: str, path: Path) -> None:
-    """Give the finished temporary file ``tmp`` the name ``path``, failing if ``path`` exists by then (an
-    exclusive hard link: another process writing the same name at the same time cannot be overwritten)."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(f"{path} exists; refusing to overwrite it (choose another output folder)") from None
-    except OSError as exc:  # a file system without hard links: reserve the name exclusively, then replace it
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
-            raise
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            raise FileExistsError(f"{path} exists; refusing to overwrite it (choose another output folder)") from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
-
-
 SOFTWARE = "gfr"
 """The EXIF ``Software`` tag of every file :func:`write_image` writes (JPEG, PNG, WebP, TIFF): how a later
 run recognises gfr's own outputs (:func:`is_gfr_output`)."""
@@ -464,6 +382,8 @@ def _output_exif(exif: bytes | None) -> bytes:
 
 def is_gfr_output(path: str | Path) -> bool:
     """True when the file carries gfr's EXIF ``Software`` tag (written by :func:`write_image`)."""
+    if not_regular(path) is not None:
+        return False
     try:
         with Image.open(path) as im:
             return str(im.getexif().get(0x0131, "")).split(" ")[0] == SOFTWARE

@@ -191,17 +191,19 @@ def face_notes(
     face_size: int,
     name: str,
 ) -> list[str]:
-    """One line per face whose restoration a user would not see: faded out because the face is larger than
-    a ``face_size`` model resolves, or changed by under two grey levels (``before`` -> ``after``, the upscaled
-    photo without and with the faces); with the model that would help."""
-    notes = []
+    """One line for every face, in order: how much of the restoration reached the photo (``before`` ->
+    ``after``, the upscaled photo without and with the faces), and why when it is little (faded out because
+    the face is larger than a ``face_size`` model resolves, or changed by under two grey levels); then, once,
+    the model that would help."""
+    notes, weak = [], False
+    h, w = after.shape[:2]
     for i, face in enumerate(faces, 1):
         _, weight = composition.for_face(affine_scale(face.affine), upscale)
-        x0, y0, x1, y1 = np.clip(np.round(face.box * upscale).astype(int), 0, [*after.shape[1::-1]] * 2)
-        if x1 <= x0 or y1 <= y0:
-            continue
+        x0, y0, x1, y1 = np.clip(np.round(face.box * upscale).astype(int), 0, [w, h, w, h])
+        x1, y1 = max(x1, min(x0 + 1, w)), max(y1, min(y0 + 1, h))  # a face at the very edge keeps one pixel
         change = float(np.abs(after[y0:y1, x0:x1].astype(np.float32) - before[y0:y1, x0:x1]).mean())
-        px = f"{max(x1 - x0, y1 - y0) / upscale:.0f} px"
+        box = face.box[2:] - face.box[:2]
+        px = f"{max(box):.0f} px"
         if weight == 0:
             notes.append(
                 f"face {i} ({px}) is larger than the {face_size} px model '{name}' resolves: left as the upscaled photo"
@@ -211,9 +213,10 @@ def face_notes(
                 f"face {i} ({px}): the {face_size} px model's change faded to {weight:.0%} (the face is larger than "
                 f"its crop resolves), {change:.1f} grey levels on average"
             )
-        elif change < 2.0:
+        else:
             notes.append(f"face {i} ({px}): changed by {change:.1f} grey levels on average")
-    if notes and face_size < 512:  # what would help, said once
+        weak |= weight < 0.9 or change < 2.0
+    if weak and face_size < 512:  # what would help, said once
         notes.append("`gfr download gfpgan-v1.4` (349 MB) gives a 512 px model that restores such faces")
     return notes
 

@@ -418,6 +418,8 @@ class FaceRestorer:
                     canvas = self.add_face_detail(canvas, rgb, faces, strength=1.0 - f, masks=masks, progress=progress)
                 canvas = self.compose(canvas, faces, strength=1.0 - f, upscale=out_w / w, masks=masks)
                 messages += self.face_notes(faces, base, canvas, upscale=out_w / w)
+            else:
+                messages.append(f"fidelity 1: the {len(faces)} face(s) were left as the upscaled photo")
         if not gray and is_grayscale(rgb, self.composition.gray_tolerance):
             canvas = to_grayscale(canvas)
         return RestoreResult(restore_mode(canvas, alpha=alpha, gray=gray), faces, out_w / w, messages)

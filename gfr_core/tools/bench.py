@@ -20,8 +20,6 @@ its peak RSS.
 from __future__ import annotations
 
 import json
-import platform
-import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -35,6 +33,7 @@ import torch
 from ..hub import build_model, get_card
 from ..models import GFPGAN
 from ..restore import InferenceSettings, memory_reuse_enabled, optimize_for_inference, reuse_freed_memory
+from .timing import device_name, per_face_stats, rss_mb, run_child, sync, time_calls
 
 __all__ = [
     "BenchResult",
@@ -46,29 +45,11 @@ __all__ = [
 ]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _time(fn: Callable[[], Any], device: torch.device, *, warmup: int, repeats: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        out.append(time.perf_counter() - t)
-    return out
-
-
 def matmul_peak_gflops(device: torch.device, *, n: int = 2048, dtype: torch.dtype = torch.float32) -> float:
     """Best observed GFLOP/s of an (n x n) @ (n x n) matmul."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    ts = _time(lambda: a @ b, device, warmup=2, repeats=5)
+    ts = time_calls(lambda: a @ b, device, warmup=2, repeats=5)
     return 2 * n**3 / min(ts) / 1e9
 
 
@@ -78,23 +59,6 @@ def _flops(model: torch.nn.Module, x: torch.Tensor, kw: dict[str, Any]) -> float
     with FlopCounterMode(display=False) as fc:  # the model's parameters do not require grad here
         model(x, **kw)
     return float(fc.get_total_flops())
-
-
-def _rss_mb() -> float:
-    """Peak resident memory of this process in MB.
-
-    On Linux this is ``VmHWM`` of the current address space: ``ru_maxrss`` would also carry the peak of
-    the parent a child was forked from (it survives ``exec``), which made a "fresh" child report the
-    parent's memory.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _reset_peak_rss() -> None:
@@ -121,19 +85,6 @@ class BenchResult:
     max_abs_diff: float
     settings: dict[str, Any] = field(default_factory=dict)
     variants: list[dict[str, Any]] = field(default_factory=list)  # each optimization on its own (--variants)
-
-
-def _stats(times: list[float], faces: int, gflops: float, peak: float) -> dict[str, float]:
-    per_face = [t / faces for t in times]
-    med = statistics.median(per_face)
-    return dict(
-        per_face_median_s=med,
-        per_face_min_s=min(per_face),
-        per_face_max_s=max(per_face),
-        faces_per_s=1 / med,
-        gflops_per_s=gflops / med,
-        fraction_of_peak=gflops / med / peak,
-    )
 
 
 def _seeded_model(name: str, face_size: int | None, dev: torch.device) -> tuple[torch.nn.Module, dict[str, Any], int]:
@@ -188,10 +139,10 @@ def bench_model(
 
     _reset_peak_rss()
     if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    base_times = _time(baseline, dev, warmup=warmup, repeats=repeats)
-    base = _stats(base_times, 1, gflops, peak)
-    base["peak_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mb()
+        torch.cuda.reset_peak_memoryper_face_stats(dev)
+    base_times = time_calls(baseline, dev, warmup=warmup, repeats=repeats)
+    base = per_face_stats(base_times, 1, gflops, peak)
+    base["peak_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else rss_mb()
 
     settings = InferenceSettings.for_device(dev, compile=compile)
     opt_batch = min(batch, settings.faces_per_forward(s))
@@ -233,21 +184,21 @@ def bench_model(
 
     _reset_peak_rss()
     if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
+        torch.cuda.reset_peak_memoryper_face_stats(dev)
     got = torch.cat(optimized_batches()).float()  # the first call includes compilation when enabled
-    _sync(dev)
+    sync(dev)
     compile_s = time.perf_counter() - t_opt0
-    opt_times = _time(optimized, dev, warmup=warmup, repeats=repeats)
-    opt = _stats(opt_times, batch, gflops, peak)
+    opt_times = time_calls(optimized, dev, warmup=warmup, repeats=repeats)
+    opt = per_face_stats(opt_times, batch, gflops, peak)
     opt.update(batch=batch, faces_per_forward=opt_batch, first_call_s=compile_s)
-    opt["peak_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mb()
+    opt["peak_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else rss_mb()
 
     diff = float((got - ref).abs().max())
     rel = float((got - ref).norm() / ref.norm())
     opt["relative_error"] = rel
     return BenchResult(
         model=name,
-        device=_device_name(dev),
+        device=device_name(dev),
         face_size=s,
         gflops_per_face=gflops,
         matmul_peak_gflops=peak,
@@ -258,12 +209,6 @@ def bench_model(
         settings=settings.describe(),
         variants=rows,
     )
-
-
-def _device_name(dev: torch.device) -> str:
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def bench_backends(
@@ -312,40 +257,21 @@ def bench_backends(
         times = {}
         with torch.inference_mode():
             for k, f in paths.items():
-                times[k] = _time(f, dev, warmup=1, repeats=repeats)
+                times[k] = time_calls(f, dev, warmup=1, repeats=repeats)
             ref = OnnxGraph(model)(x).float().cpu().numpy()
-        times["onnxruntime"] = _time(lambda: session.run(None, feed), dev, warmup=1, repeats=repeats)
+        times["onnxruntime"] = time_calls(lambda: session.run(None, feed), dev, warmup=1, repeats=repeats)
         diff = float(np.abs(session.run(None, feed)[0] - ref).max())
     per = {k: statistics.median(v) / batch for k, v in times.items()}
     return dict(
         model=name,
         face_size=s,
         batch=batch,
-        device=_device_name(dev),
+        device=device_name(dev),
         **extra,
         **{f"{k}_per_face_s": v for k, v in per.items()},
         **{f"onnxruntime_vs_{k}": per["onnxruntime"] / v for k, v in per.items() if k != "onnxruntime"},
         onnx_max_abs_diff=diff,
     )
-
-
-def _run_child(entry: str, kwargs: dict[str, Any], module: str = "gfr_core.tools.bench") -> dict[str, Any]:
-    """Call ``<module>.<entry>(json)`` in a fresh Python process with this one's thread count.
-
-    Returns the JSON object the child prints last, or ``{"error": <last stderr line>}``.
-    """
-    import subprocess
-    import sys
-
-    code = (
-        f"import torch, {module} as b; torch.set_num_threads({torch.get_num_threads()}); "
-        f"b.{entry}({json.dumps(kwargs)!r})"
-    )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        tail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit code {res.returncode}"
-        return {"error": tail}
-    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def _model_child(args_json: str) -> None:
@@ -384,7 +310,7 @@ def run(
         )
         # Later models run in a fresh process: the heap an earlier model kept (reuse_freed_memory) would
         # also speed up their official-style baseline.
-        r = asdict(bench_model(**kw)) if i == 0 else _run_child("_model_child", kw)
+        r = asdict(bench_model(**kw)) if i == 0 else run_child("_model_child", kw, module=__name__)
         out["results"].append(r if "error" not in r else {"model": m, **r})
     try:
         out["pipeline"] = bench_pipeline("embedded", repeats=1 if short else 3, device=device)

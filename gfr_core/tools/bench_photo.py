@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..hub import build_model, get_card
-from .bench import _device_name, _rss_mb, _run_child
+from .timing import device_name, rss_mb, run_child
 
 __all__ = ["bench_memory", "bench_pipeline", "bench_upsampler", "synthetic_photo", "timing_restorer"]
 
@@ -95,7 +95,7 @@ def bench_upsampler(
     return dict(
         model=model,
         upsampler=restorer.upsampler.__class__.__name__,
-        device=_device_name(torch.device(device)),
+        device=device_name(torch.device(device)),
         photo=f"{w}x{h}",
         faces_found=len(res.faces),
         tiling=f"{restorer.tiling.tile}+{restorer.tiling.pad} px",
@@ -139,7 +139,7 @@ def bench_memory(
     with random weights (memory does not depend on the values). Returns the child's report.
     """
     kwargs = dict(model=model, megapixels=megapixels, faces=faces, upscale=upscale, device=device)
-    return _run_child("_memory_child", kwargs, module=__name__)
+    return run_child("_memory_child", kwargs, module=__name__)
 
 
 def timing_restorer(model: str, device: str):
@@ -165,7 +165,7 @@ def _memory_child(args_json: str) -> None:
     w = int(round(h * 1.5))
     photo = synthetic_photo(w, h, a["faces"], face_px=h // 4)
     restorer, weights = timing_restorer(a["model"], a["device"])
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     t = time.perf_counter()
     res = restorer(photo, upscale=a["upscale"])
     seconds = time.perf_counter() - t
@@ -182,7 +182,7 @@ def _memory_child(args_json: str) -> None:
                 faces_found=len(res.faces),
                 seconds=seconds,
                 rss_before_restore_mb=rss_before,
-                peak_rss_mb=_rss_mb(),
+                peak_rss_mb=rss_mb(),
             )
         )
     )

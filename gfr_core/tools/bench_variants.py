@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..restore import InferenceSettings, memory_reuse_enabled, optimize_for_inference, reuse_freed_memory
-from .bench import _stats, _sync, _time
+from .timing import per_face_stats, sync, time_calls
 
 __all__ = ["bench_variants"]
 
@@ -111,10 +111,12 @@ def bench_variants(
         except Exception as exc:  # e.g. an autocast dtype the device does not support
             rows.append(dict(variant=name, batch=b, error=f"{type(exc).__name__}: {exc}"))
             continue
-        _sync(dev)
+        sync(dev)
         first = time.perf_counter() - t0
-        times = _time(fwd, dev, warmup=warmup, repeats=repeats)
-        row = dict(variant=name, batch=b, settings=st.describe(), first_call_s=first, **_stats(times, b, gflops, peak))
+        times = time_calls(fwd, dev, warmup=warmup, repeats=repeats)
+        row = dict(
+            variant=name, batch=b, settings=st.describe(), first_call_s=first, **per_face_stats(times, b, gflops, peak)
+        )
         row["max_abs_diff"] = float((y - ref[:b]).abs().max())
         row["relative_error"] = float((y - ref[:b]).norm() / ref[:b].norm())
         rows.append(row)

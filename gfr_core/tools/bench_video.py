@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from .bench import _device_name
 from .bench_photo import synthetic_photo, timing_restorer
+from .timing import device_name
 
 __all__ = ["bench_video", "format_video_report"]
 
@@ -63,7 +63,7 @@ def bench_video(
     return dict(
         model=model,
         weights=weights,
-        device=_device_name(torch.device(device)),
+        device=device_name(torch.device(device)),
         threads=torch.get_num_threads(),
         clip=f"{info.width}x{info.height}, {info.frames} frames at {float(info.rate):g} fps, one face, with sound",
         runs=runs,

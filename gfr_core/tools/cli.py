@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..hub.registry import DEFAULT_MODEL
+from .options import number, whole
 from .restore_cli import UserError, add_restore_parser, collect_inputs
 from .train_cli import add_train_parser
 
@@ -84,13 +85,17 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     parent = next((p for p in out.absolute().parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         raise UserError(f"-o {out}: {parent} is a file, not a folder")
+    if out.exists() and not args.overwrite:
+        raise UserError(f"-o {out} exists; add --overwrite to replace it, or give another name")
     model = None
     if args.random_weights:  # the architecture of a registered card with seeded random weights (no download)
         if args.model not in list_models():
             raise UserError(f"--random-weights needs a registered model name, got {args.model}")
         model = build_model(get_card(args.model), seed=0).eval()
     try:
-        path = export_onnx(args.model, out, model=model)
+        path = export_onnx(args.model, out, model=model, overwrite=args.overwrite)
+    except FileExistsError:  # written by someone else during the export
+        raise UserError(f"-o {out} exists now; add --overwrite to replace it, or give another name") from None
     except OSError as exc:  # permission denied, disk full: nothing is left half-written
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     net = model if model is not None else load_model(args.model)
@@ -236,11 +241,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad option said in one line (and where to find the options) instead of the usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} -h` lists the options)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gfr", description="GAN-prior face restoration.")
+    parser = _Parser(prog="gfr", description="GAN-prior face restoration.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"gfr {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("models", help="list registered models (task, resolution, size, cached, source, license)")
     p.add_argument(
         "--sources", dest="verbose_sources", action="store_true", help="also list every source URL, in order"
@@ -261,8 +273,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         required=True,
-        help="the .onnx file to write (its folders are made; an existing .onnx is replaced)",
+        help="the .onnx file to write (its folders are made; an existing file is kept unless --overwrite)",
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
     p.add_argument(
         "--random-weights", action="store_true", help="seeded random weights of the architecture (no download)"
     )
@@ -275,8 +288,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="folder with *-val.tar, a tar file, or an image folder")
     p.add_argument("--split", default="val", help="which *-SPLIT.tar files to use from a folder (default val)")
     p.add_argument("--degradation", default="gfpgan", help="degradation preset (gfpgan, mild, severe)")
-    p.add_argument("--seed", type=int, default=0, help="degradation seed (default 0)")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N faces")
+    p.add_argument("--seed", type=whole(0), default=0, help="degradation seed (default 0)")
+    p.add_argument("--limit", type=whole(1), default=None, help="evaluate only the first N faces")
     p.add_argument(
         "--baseline-model",
         action="append",
@@ -300,7 +313,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("photos", nargs="+", help="sharp photos (files or folders), e.g. ../shared/data/photos-pd")
     p.add_argument("--model", default=DEFAULT_MODEL, help="restorer name or checkpoint")
-    p.add_argument("--fidelity", type=float, default=0.0, help="0 full restoration ... 1 the input")
+    p.add_argument("--fidelity", type=number(0, 1), default=0.0, help="0 full restoration ... 1 the input")
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--face-upsampler",
@@ -326,8 +339,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="registered model whose architecture is timed (repeatable; default gfpgan-v1.4)",
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--batch", type=int, default=4, help="faces per forward in the optimized path")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs after warm-up")
+    p.add_argument("--batch", type=whole(1, 256), default=4, help="faces per forward in the optimized path")
+    p.add_argument("--repeats", type=whole(1, 10_000), default=5, help="timed runs after warm-up")
     p.add_argument("--short", action="store_true", help="quick run at 64 px (CI)")
     p.add_argument("--compile", action="store_true", help="also torch.compile the optimized path")
     p.add_argument("--variants", action="store_true", help="also time each optimization on its own, with its error")
@@ -360,7 +373,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="instead: photos per second of gfr restore over a folder, local engine vs this one "
         "(--model default embedded; 40 photos, 8 with --short)",
     )
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=whole(0, 1024), default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.set_defaults(func=_cmd_bench)
 

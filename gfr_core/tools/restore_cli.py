@@ -14,8 +14,9 @@ from pathlib import Path
 
 from ..hub.registry import BEST_MODEL, DEFAULT_MODEL
 from ..io.image import IMAGE_SUFFIXES
+from ..jobs import INPUT, Job, UserError, job_error, load_restorer, restore_clip_job, restore_photo_job, unique_output
 from ..video.io import VIDEO_SUFFIXES
-from .restore_jobs import _INPUT, Job, UserError, _restore_clip, _unique, job_error, restore_photo_job
+from .options import whole
 
 MEDIA_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
@@ -62,6 +63,7 @@ def collect_inputs(paths: list[str], *, exclude: Path | None = None) -> list[tup
     """(file, path relative to its input root) for every image file named or found under a folder, each file
     once. Found in a folder (not named), gfr's own outputs are skipped: files under ``exclude`` (the output
     folder) and files carrying gfr's EXIF tag (:func:`gfr_core.io.image.is_gfr_output`)."""
+    from ..io.files import not_regular
     from ..io.image import is_gfr_output
 
     found: list[tuple[Path, Path]] = []
@@ -89,6 +91,9 @@ def collect_inputs(paths: list[str], *, exclude: Path | None = None) -> list[tup
                 if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES and not f.name.startswith("."):
                     add(f, f.relative_to(p), p.resolve())
         elif p.exists():
+            why = not_regular(p)  # before anything opens it: a FIFO would block open() for ever
+            if why is not None:
+                raise UserError(f"{p}: {why.replace('give a file', 'give a photo, a clip or a folder')}")
             add(p, Path(p.name))
         else:
             raise UserError(f"{p}: no such file or folder")
@@ -110,64 +115,30 @@ def _plan(inputs: list[tuple[Path, Path]], outdir: Path, ext_choice: str) -> lis
     """Every output name, from the inputs' headers, before any work (no photo is decoded here)."""
     from ..io.image import peek_image
 
-    owner: dict[Path, Path] = dict.fromkeys((f.resolve() for f, _ in inputs), _INPUT)  # inputs are never written
-    jobs = []
+    owner: dict[Path, Path] = dict.fromkeys((f.resolve() for f, _ in inputs), INPUT)  # inputs are never written
+    wanted = []  # (src, rel, ext, size): what each input would be written as
     for src, rel in inputs:
         if src.suffix.lower() in VIDEO_SUFFIXES:  # a clip: MP4 (H.264, its sound copied)
-            jobs.append(Job(src, rel, _unique((outdir / rel).with_suffix(".mp4"), src, owner), ".mp4", None))
+            wanted.append((src, rel, ".mp4", None))
             continue
         head = peek_image(src)
         ext = ext_choice if ext_choice != "auto" else _EXT_BY_FORMAT.get(head.format if head else "", ".png")
         if ext == ".jpg" and head is not None and head.alpha:
             ext = ".png"  # keep the alpha channel
-        dst = _unique((outdir / rel).with_suffix(ext), src, owner)
-        jobs.append(Job(src, rel, dst, ext, (head.width, head.height) if head else None))
-    return jobs
-
-
-def load_restorer(args: argparse.Namespace):
-    """The :class:`~gfr_core.restore.FaceRestorer` the options ask for. Without ``--model``, the best
-    available one (said on stderr), or the offline model when that cannot be had; ``args.model`` is set to
-    the model loaded, so that other processes (``--engine ray``) load the same."""
-    from ..hub import ChecksumError, ModelUnavailableError, default_restorer
-    from ..restore import FaceRestorer, InferenceSettings
-
-    settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
-    chosen = args.model is None
-    if chosen:
-        args.model, why = default_restorer()
-        print(f"gfr: {why}", file=sys.stderr)
-
-    def load(name: str) -> FaceRestorer:
-        return FaceRestorer.from_pretrained(
-            name,
-            device=args.device,
-            detector=args.detector,
-            settings=settings,
-            upsampler="realesrgan" if "realesrgan" in (args.bg_upsampler, args.face_upsampler) else None,
-            parser=None if args.face_parser == "none" else args.face_parser,
-            backend=args.backend,
-        )
-
-    try:
-        return load(args.model)
-    except (ModelUnavailableError, ChecksumError) as exc:
-        if not chosen or args.model == DEFAULT_MODEL:
-            raise
-        # the default was a guess from a probe: say why it failed, then use the offline model
-        print(
-            f"gfr: could not get {args.model} ({exc}); using the embedded 64 px model '{DEFAULT_MODEL}'",
-            file=sys.stderr,
-        )
-        args.model = DEFAULT_MODEL
-        return load(DEFAULT_MODEL)
+        wanted.append((src, rel, ext, (head.width, head.height) if head else None))
+    # an input that already has its output's extension gets its own name first (clip.mp4 keeps clip.mp4
+    # when clip.mov is beside it: the .mov becomes clip-mov.mp4); outputs keep the inputs' order
+    own_first = sorted(range(len(wanted)), key=lambda i: wanted[i][0].suffix.lower() != wanted[i][2])
+    dst = {i: unique_output((outdir / wanted[i][1]).with_suffix(wanted[i][2]), wanted[i][0], owner) for i in own_first}
+    return [Job(src, rel, dst[i], ext, size) for i, (src, rel, ext, size) in enumerate(wanted)]
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..io.image import remove_stale_temp_files
+    from ..io.image import max_pixels, remove_stale_temp_files
 
+    max_pixels()  # a bad GFR_MAX_PIXELS is one line now, not one per file
     if not 0 <= args.fidelity <= 1:
         raise UserError(f"--fidelity must be in [0, 1], got {args.fidelity}")
     if not 1 <= args.upscale <= 8:
@@ -183,13 +154,12 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     jobs = _plan(inputs, outdir, args.ext)
     done = [j for j in jobs if j.dst.exists()]
     if done and not args.overwrite:  # before the model loads: a rerun must not restore everything to fail
-        if not args.skip_existing and args.engine != "ray":  # the Ray engine resumes by design
+        if not args.skip_existing:  # whichever engine: one plan, one decision
             raise UserError(
                 f"{len(done)} of {len(jobs)} output(s) already exist in {outdir} (first: {done[0].dst}); add "
                 "--skip-existing to restore only the missing ones, or --overwrite to replace them"
             )
-        why = "--engine ray resumes" if args.engine == "ray" else "--skip-existing"
-        print(f"gfr: {len(done)} of {len(jobs)} already restored, skipped ({why})", file=sys.stderr)
+        print(f"gfr: {len(done)} of {len(jobs)} already restored, skipped (--skip-existing)", file=sys.stderr)
         finished = {j.dst for j in done}
         jobs = [j for j in jobs if j.dst not in finished]
         if not jobs:
@@ -215,14 +185,16 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     want_up = "realesrgan" in (args.bg_upsampler, args.face_upsampler)
     failures = 0
     # face crops' names join the plan: never an input, never another output of this run
-    owner = dict.fromkeys((f.resolve() for f, _ in inputs), _INPUT) | {j.dst.resolve(): j.src for j in jobs}
-    bar = tqdm(jobs, unit="img", disable=len(jobs) < 2 or args.quiet, file=sys.stderr)
+    owner = dict.fromkeys((f.resolve() for f, _ in inputs), INPUT) | {j.dst.resolve(): j.src for j in jobs}
+    bar = tqdm(jobs, unit="file", disable=len(jobs) < 2 or args.quiet, file=sys.stderr)
     for job in bar:
         if job.ext == ".mp4":
             sweep(job.dst.parent)
             failures += _restore_clip(restorer, job, args)
             continue
-        tiles = tqdm(desc=f"{job.rel} upsampler", unit="tile", disable=args.quiet or not want_up, file=sys.stderr)
+        tiles = tqdm(
+            desc=f"{job.rel} upsampler", unit="tile", leave=False, disable=args.quiet or not want_up, file=sys.stderr
+        )
 
         def progress(done: int, total: int, tiles=tiles) -> None:
             tiles.total = total
@@ -244,6 +216,37 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     if failures:
         print(f"gfr: {failures} of {len(jobs)} file(s) failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def _restore_clip(restorer, job: Job, args: argparse.Namespace) -> int:
+    """One clip, with a progress bar; 1 when it failed."""
+    from tqdm import tqdm
+
+    bar = None  # made at the first frame, with the clip's frame count (never an empty "0frame" bar)
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(
+                desc=str(job.rel), total=total or None, unit="frame", leave=False, disable=args.quiet, file=sys.stderr
+            )
+        bar.n = done
+        bar.refresh()
+
+    try:
+        line = restore_clip_job(restorer, job, args, progress)
+    except Exception as exc:
+        message = job_error(job, exc)
+        if message is None:
+            raise
+        tqdm.write(message, file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        tqdm.write(line, file=sys.stderr)
     return 0
 
 
@@ -337,12 +340,12 @@ def add_restore_parser(sub: argparse._SubParsersAction) -> None:
         choices=["local", "ray"],
         default="local",
         help="ray: restore on a Ray cluster, a pool of actors that each load the model once "
-        "(pip install -e '.[cluster]'); finished outputs are skipped, so a killed run resumes",
+        "(pip install -e '.[cluster]'); with --skip-existing a killed run resumes, as with the local engine",
     )
     p.add_argument("--address", default=None, help="--engine ray: the cluster to join (default: a local Ray)")
     p.add_argument(
         "--threads",
-        type=int,
+        type=whole(0, 1024),
         default=0,
         help="torch CPU threads per process, or per Ray actor (default: this machine's cores)",
     )

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from .restore_jobs import UserError
+from ..jobs import UserError
 
 __all__ = ["add_train_parser"]
 
@@ -17,6 +17,26 @@ def _dataclass_args(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ())
     """Expose a config dataclass's fields as --options (defaults and comments from the dataclass)."""
     import dataclasses
     import typing
+
+    from ..training.config import check_field
+
+    def checked(name: str, typ: type):
+        """A converter that refuses, at parse time, a value outside the field's range (the range named)."""
+
+        def convert(text: str):
+            try:
+                value = typ(text)
+            except ValueError:
+                kind = "a whole number" if typ is int else "a number"
+                raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+            try:
+                check_field(name, value)
+            except ValueError as exc:  # "--batch must be ...": argparse names the flag itself
+                raise argparse.ArgumentTypeError("must " + str(exc).partition(" must ")[2]) from None
+            return value
+
+        convert.__name__ = typ.__name__  # argparse names the type in its messages
+        return convert
 
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -28,7 +48,8 @@ def _dataclass_args(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ())
             p.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=f.default, metavar="BOOL")
         elif f.default is not dataclasses.MISSING and not isinstance(f.default, (dict, list)):
             typ = int if t in (int, int | None) else float if t is float else str
-            p.add_argument(flag, type=typ, default=f.default, help=f"(default {f.default})")
+            conv = typ if typ is str else checked(f.name, typ)
+            p.add_argument(flag, type=conv, default=f.default, help=f"(default {f.default})")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

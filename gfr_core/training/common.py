@@ -129,13 +129,19 @@ def hardware(dev: torch.device) -> str:
 
 def faces(data: str, split: str, zoom: float, limit: int | None, prealigned: bool = False) -> np.ndarray:
     """The aligned 128 px faces of a split: (N,128,128,3) uint8 RGB."""
-    sources = split_sources(data, split)
+    try:
+        sources = split_sources(data, split)
+    except FileNotFoundError as exc:  # said as one line by the CLI (it catches ValueError)
+        raise ValueError(str(exc)) from None
     if prealigned:
         found = load_prealigned(sources, size=128, limit=limit)
     else:
         found, _ = aligned_faces(sources, size=128, zoom=zoom, limit=limit, progress=False)
     if len(found) == 0:
-        raise RuntimeError(f"no aligned faces in {data} ({split})")
+        raise ValueError(
+            f"--data {data}: no face found in its {split} photos ({', '.join(s.name for s in sources)}); "
+            "give photos with a visible face (or --prealigned true for aligned crops)"
+        )
     return found
 
 

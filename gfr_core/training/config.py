@@ -2,17 +2,70 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["PRECISIONS", "TRAINABLE", "PriorConfig", "RestorerConfig"]
+__all__ = ["BOUNDS", "PRECISIONS", "TRAINABLE", "PriorConfig", "RestorerConfig", "check_field"]
 
 PRECISIONS = ("auto", "bf16", "fp32")
 TRAINABLE = ("all", "detail")
 
 
+BOUNDS: dict[str, tuple[float, float]] = {
+    "size": (8, 1024),
+    "style_dim": (1, 4096),
+    "n_mlp": (1, 16),
+    "narrow": (1 / 64, 4),
+    "zoom": (0.5, 3.0),  # as a checkpoint's crop zoom (gfr_core.hub.checkpoint): no flipped or tiny template
+    "batch": (1, 1 << 16),
+    "lr": (1e-8, 1.0),
+    "r1_gamma": (0, 1e4),
+    "r1_every": (1, 1 << 20),
+    "mixing_prob": (0, 1),
+    "ema_kimg": (0, 1e6),
+    "steps": (0, 1 << 40),  # 0: save the starting state (of --init) without a step
+    "minutes": (1e-3, 1e6),
+    "sample_every": (1, 1 << 40),
+    "ckpt_every": (1, 1 << 40),
+    "limit": (1, 1 << 40),
+    "seed": (0, 2**63 - 1),
+    "w_l1": (0, 1e6),
+    "w_pyramid": (0, 1e6),
+    "w_psnr": (0, 1e6),
+    "w_adv": (0, 1e6),
+    "w_fm": (0, 1e6),
+    "w_perceptual": (0, 1e6),
+    "w_identity": (0, 1e6),
+    "ema_beta": (0, 0.999999),
+    "detail_channels": (0, 1024),
+    "detail_blocks": (0, 64),
+}
+"""The range of every numeric training setting (inclusive); :func:`check_field` enforces it."""
+
+
+def check_field(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming the flag (``--batch``) and its range when ``value`` is outside
+    :data:`BOUNDS`; NaN and infinities are outside every range."""
+    if name not in BOUNDS or value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    lo, hi = BOUNDS[name]
+    if not (math.isfinite(value) and lo <= value <= hi):
+        flag = "--" + name.replace("_", "-")
+        span = f">= {lo:g}" if hi >= 1 << 40 else f"between {lo:g} and {hi:g}"
+        raise ValueError(f"{flag} must be {span}, got {value!r}")
+
+
+class _Checked:
+    """Every numeric field is checked against :data:`BOUNDS` when the config is made."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            check_field(f.name, getattr(self, f.name))
+
+
 @dataclass
-class PriorConfig:
+class PriorConfig(_Checked):
     """Settings of ``gfr train prior``."""
 
     data: str  # folder with *-train.tar files, a tar, or an image folder
@@ -51,7 +104,7 @@ class PriorConfig:
 
 
 @dataclass
-class RestorerConfig:
+class RestorerConfig(_Checked):
     """Settings of ``gfr train restorer``."""
 
     data: str  # as PriorConfig.data

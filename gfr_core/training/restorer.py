@@ -137,9 +137,17 @@ def _build(cfg: RestorerConfig, dev: torch.device, state_path: Path) -> _Run:
             raise ValueError(f"--prior {cfg.prior}: not a StyleGAN2 prior; give a prior checkpoint")
         arch = restorer_config(prior, detail_channels=cfg.detail_channels, detail_blocks=cfg.detail_blocks)
     elif cfg.use_prior:
-        raise ValueError("train_restorer needs a prior checkpoint unless use_prior=False")
-    else:
-        prior, arch = None, dict(detail_channels=cfg.detail_channels, detail_blocks=cfg.detail_blocks) | dict(cfg.arch)
+        raise ValueError(
+            "gfr train restorer needs --prior PRIOR (a prior checkpoint: embedded-prior, or a run's "
+            "prior.safetensors), or --use-prior false for the no-prior ablation"
+        )
+    else:  # the ablation without a prior file: the bundled prior's layout (no weights read), or cfg.arch's
+        from ..hub import build_model, get_card
+
+        with torch.device("meta"):
+            layout = build_model(get_card("embedded-prior"))
+        arch = restorer_config(layout, detail_channels=cfg.detail_channels, detail_blocks=cfg.detail_blocks)
+        prior, arch = None, arch | dict(cfg.arch)
     R = GFPGAN(**arch).to(dev)
     if prior is not None and cfg.use_prior:
         R.stylegan_decoder.load_state_dict(prior.state_dict())

@@ -94,9 +94,12 @@ def video_notes(info: VideoInfo, upscale: float) -> list[str]:
 def probe_video(path: str | Path) -> VideoInfo:
     """The clip's :class:`VideoInfo`, or one clear :class:`VideoInputError`."""
     av = _av()
+    from ..io.files import not_regular
+
     path = Path(path)
-    if not path.is_file():
-        raise VideoInputError(f"{path}: no such file")
+    why = not_regular(path)  # before FFmpeg opens it: a FIFO would block
+    if why is not None:
+        raise VideoInputError(f"{path}: {why.replace('give a file', 'give a video clip')}")
     try:
         with av.open(str(path)) as c:
             if not c.streams.video:
@@ -109,6 +112,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             if not rate or vs.codec_context.width <= 0:
                 raise VideoInputError(f"{path}: the video stream has no frame size or rate; re-encode it")
             duration = float(vs.duration * vs.time_base) if vs.duration else (c.duration or 0) / 1e6
+            _check_frame_size(path, vs.codec_context.width, vs.codec_context.height)  # from the header: never decoded
             first = next(iter(c.decode(vs)), None)  # decoding one frame proves there is one to restore
             if first is None:
                 raise VideoInputError(f"{path}: the video stream has no frames; re-export the clip")
@@ -130,6 +134,19 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise
     except Exception as exc:  # FFmpeg's errors for corrupt, truncated or foreign files
         raise VideoInputError(f"{path}: not a readable video ({_reason(exc)}); re-export it") from None
+
+
+def _check_frame_size(path: Path, width: int, height: int) -> None:
+    """A clip whose frames are over the photo pixel limit (``GFR_MAX_PIXELS``) is refused by name, before a
+    frame is decoded (a 16000x16000 frame alone takes seconds and gigabytes)."""
+    from ..io.image import max_pixels
+
+    limit = max_pixels()
+    if width * height > limit:
+        raise VideoInputError(
+            f"{path}: its frames are {width}x{height} = {width * height / 1e6:.3g} MP, over the {limit / 1e6:.3g} MP "
+            "limit of a frame; downscale the clip first (e.g. ffmpeg -vf scale=1920:-2) or raise GFR_MAX_PIXELS"
+        )
 
 
 def read_frames(path: str | Path) -> Iterator[tuple[np.ndarray, int, int]]:
@@ -155,8 +172,35 @@ def read_frames(path: str | Path) -> Iterator[tuple[np.ndarray, int, int]]:
         raise VideoInputError(f"{path}: decoding failed ({_reason(exc)}); the file is damaged") from None
 
 
+_ASS_HEADER = (
+    b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\nFormat: Name, Fontname, "
+    b"Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, "
+    b"ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, "
+    b"Encoding\nStyle: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0\n\n"
+    b"[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+)
+"""The style header FFmpeg's mov_text muxing needs (the text of MP4's subtitle tracks carries no style)."""
+
+_TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "text")
+"""Subtitle codecs whose cues are text: re-written as MP4's mov_text (their styling tags dropped)."""
+
+
+def _cue_text(codec: str, data: bytes) -> bytes:
+    """The plain text of one subtitle cue: ASS's last field without its {\\override} tags, SRT and WebVTT
+    without their <i>-style tags."""
+    import re
+
+    text = data.decode("utf-8", errors="replace")
+    if codec in ("ass", "ssa"):
+        text = text.split(",", 8)[-1]
+        text = re.sub(r"\{[^}]*\}", "", text).replace("\\N", "\n").replace("\\n", "\n")
+    text = re.sub(r"</?[a-zA-Z][^>]*>", "", text).strip()
+    return text.encode()
+
+
 class VideoWriter:
-    """H.264 (yuv420p) at the input's timestamps, the input's audio copied; ``close()`` finishes the file."""
+    """H.264 (yuv420p) at the input's timestamps, the input's sound and subtitle tracks kept;
+    ``close()`` finishes the file."""
 
     def __init__(
         self, path: str | Path, *, width: int, height: int, info: VideoInfo, source: str | Path, crf: int = 18
@@ -179,16 +223,24 @@ class VideoWriter:
         if codec == "libx264":
             self.stream.options = {"crf": str(crf), "preset": "veryfast"}
         self.notes: list[str] = []
-        self.tracks: dict[int, tuple[object, object | None]] = {}  # input stream index -> (output, resampler)
+        # input stream index -> (output, how): None copies, a resampler re-encodes sound, a codec name re-writes
+        # that subtitle codec's cues as mov_text
+        self.tracks: dict[int, tuple[object, object | None]] = {}
         self._in = self._packets = self._pending = None
-        if info.has_audio:
-            self._in = av.open(str(self.source))
-            for track in self._in.streams.audio:  # every sound track, copied as it is where MP4 can hold it
-                try:
-                    self.tracks[track.index] = (self.container.add_stream_from_template(track), None)
-                except ValueError:  # a codec MP4 cannot hold (ADPCM from old cameras, ...): re-encoded as AAC
-                    self.tracks[track.index] = self._add_aac(track)
-            self._packets = iter(self._in.demux(*self._in.streams.audio))
+        self._in = av.open(str(self.source))
+        for track in self._in.streams.audio:  # every sound track, copied as it is where MP4 can hold it
+            try:
+                self.tracks[track.index] = (self.container.add_stream_from_template(track), None)
+            except ValueError:  # a codec MP4 cannot hold (ADPCM from old cameras, ...): re-encoded as AAC
+                self.tracks[track.index] = self._add_aac(track)
+        for track in self._in.streams.subtitles:
+            self._add_subtitles(track)
+        side = [s for s in (*self._in.streams.audio, *self._in.streams.subtitles) if s.index in self.tracks]
+        if side:
+            self._packets = iter(self._in.demux(*side))
+        else:
+            self._in.close()
+            self._in = None
         self.time_base = info.time_base
         self._av = av
 
@@ -201,8 +253,44 @@ class VideoWriter:
         self.notes.append(f"the {ctx.name} sound is re-encoded as AAC: MP4 cannot hold {ctx.name}")
         return out, _av().AudioResampler(format="fltp", layout=layout, rate=rate)
 
+    def _add_subtitles(self, track) -> None:
+        """Keep a subtitle track: mov_text copied, text cues re-written as mov_text, anything else (bitmap
+        subtitles: DVD, Blu-ray PGS) left out with a note."""
+        codec = track.codec_context.name
+        lang = track.metadata.get("language")
+        what = f"the {codec} subtitle track" + (f" ({lang})" if lang else "")
+        if codec not in ("mov_text", *_TEXT_SUBTITLES):
+            self.notes.append(f"{what} is not kept: MP4 holds text subtitles only")
+            return
+        out = self.container.add_stream("mov_text")
+        out.time_base = track.time_base
+        out.codec_context.subtitle_header = _ASS_HEADER
+        if lang:
+            out.metadata["language"] = lang
+        self.tracks[track.index] = (out, codec)
+        if codec != "mov_text":
+            self.notes.append(f"{what} is kept as MP4 text subtitles (its styling dropped)")
+
+    def _mux_subtitle(self, packet, out, codec: str) -> None:
+        data = bytes(packet)
+        if not data or packet.pts is None:
+            return
+        if codec != "mov_text":
+            text = _cue_text(codec, data)
+            data = len(text).to_bytes(2, "big") + text
+        cue = self._av.Packet(data)
+        cue.stream = out
+        cue.pts, cue.dts, cue.duration = (
+            packet.pts,
+            packet.dts if packet.dts is not None else packet.pts,
+            packet.duration,
+        )
+        cue.time_base = packet.time_base
+        self.container.mux(cue)
+
     def _mux_sound(self, until: float | None) -> None:
-        """Copy (or re-encode) the sound up to ``until`` seconds (None: all of it), interleaved with the video."""
+        """Copy (or re-encode) the sound and subtitles up to ``until`` seconds (None: all of it), interleaved
+        with the video."""
         while self._packets is not None:
             if self._pending is None:
                 self._pending = next(self._packets, None)
@@ -214,6 +302,9 @@ class VideoWriter:
                 return
             self._pending = None
             out, resampler = self.tracks[packet.stream.index]
+            if isinstance(resampler, str):  # a subtitle track
+                self._mux_subtitle(packet, out, resampler)
+                continue
             if resampler is None:
                 if packet.dts is not None:  # the demuxer's last, empty packet of each stream is not data
                     packet.stream = out
@@ -238,7 +329,7 @@ class VideoWriter:
             self.container.mux(packet)
         self._mux_sound(None)
         for out, resampler in self.tracks.values():
-            if resampler is not None:  # what the resampler and the encoder still hold
+            if resampler is not None and not isinstance(resampler, str):  # what the resampler and encoder hold
                 for chunk in resampler.resample(None):
                     self.container.mux(out.encode(chunk))
                 self.container.mux(out.encode(None))

@@ -1,6 +1,7 @@
 """What one input of ``gfr restore`` goes through, whichever engine runs it (the local loop of
-:mod:`.restore_cli`, or a Ray actor of :mod:`gfr_core.cluster`): a planned :class:`Job`, restored and
-written, or one line that says why not."""
+:mod:`gfr_core.tools.restore_cli`, or a Ray actor of :mod:`gfr_core.cluster`): the restorer the options ask
+for, a planned :class:`Job` restored and written, or one line that says why not. Below both engines, so
+that neither imports the other."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Job", "UserError", "job_error", "restore_clip_job", "restore_photo_job"]
+__all__ = [
+    "INPUT",
+    "Job",
+    "UserError",
+    "job_error",
+    "load_restorer",
+    "restore_clip_job",
+    "restore_photo_job",
+    "unique_output",
+]
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +33,9 @@ def _os_error(src: Path, exc: OSError) -> str:
     """One line for a file that could not be written, with what to do."""
     import errno
 
-    what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    # the name the user would look for: a link's target (filename2), not gfr's hidden temporary file
+    target = exc.filename2 or exc.filename
+    what = f"{exc.strerror or exc}" + (f": {target}" if target else "")
     advice = {
         errno.ENAMETOOLONG: "shorten the input's file name or the -o path",
         errno.ENOSPC: "free some disk space; the outputs written so far are complete",
@@ -34,21 +46,26 @@ def _os_error(src: Path, exc: OSError) -> str:
     return f"{src}: cannot write the result ({what}); {advice}"
 
 
-_INPUT = Path("<input>")  # owner of the input files' own names in _unique
+INPUT = Path("<input>")
+"""The owner of the input files' own names in :func:`unique_output`: no output may take them."""
 
 
-def _unique(dst: Path, src: Path, planned: dict[Path, Path]) -> Path:
+def unique_output(dst: Path, src: Path, planned: dict[Path, Path]) -> Path:
     """``dst``, or, when it is an input or another input of this run already maps to it (``x.jpg`` and
-    ``x.jpeg``), the same name with the input's own suffix added (``x-jpeg.jpg``), then a counter."""
+    ``x.jpeg``), the same name with the input's own suffix added (``x-jpeg.jpg``), then a counter. A name
+    longer than the file system allows is shortened (:func:`gfr_core.io.files.fit_name`)."""
+    from ..io.files import fit_name
+
+    dst = dst.with_name(fit_name(dst.stem, dst.suffix))
     key = dst.resolve()
     if planned.get(key, src) != src:
         tag = src.suffix.lstrip(".").lower() or "file"
-        n, cand = 1, dst.with_name(f"{dst.stem}-{tag}{dst.suffix}")
+        n, cand = 1, dst.with_name(fit_name(dst.stem, f"-{tag}{dst.suffix}"))
         while planned.get(cand.resolve(), src) != src:
             n += 1
-            cand = dst.with_name(f"{dst.stem}-{tag}{n}{dst.suffix}")
+            cand = dst.with_name(fit_name(dst.stem, f"-{tag}{n}{dst.suffix}"))
         owner = planned[key]
-        why = "is an input file" if owner == _INPUT else f"is already the output of {owner}"
+        why = "is an input file" if owner == INPUT else f"is already the output of {owner}"
         log.warning("%s: %s %s; writing %s instead", src, dst, why, cand)
         dst, key = cand, cand.resolve()
     planned[key] = src
@@ -64,6 +81,44 @@ class Job:
     dst: Path
     ext: str
     size: tuple[int, int] | None  # (width, height) from the header; None when it cannot be read
+
+
+def load_restorer(args: argparse.Namespace):
+    """The :class:`~gfr_core.restore.FaceRestorer` the options ask for. Without ``--model``, the best
+    available one (said on stderr), or the offline model when that cannot be had; ``args.model`` is set to
+    the model loaded, so that other processes (``--engine ray``) load the same."""
+    from ..hub import DEFAULT_MODEL, ChecksumError, ModelUnavailableError, default_restorer
+    from ..restore import FaceRestorer, InferenceSettings
+
+    settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
+    chosen = args.model is None
+    if chosen:
+        args.model, why = default_restorer()
+        print(f"gfr: {why}", file=sys.stderr)
+
+    def load(name: str) -> FaceRestorer:
+        return FaceRestorer.from_pretrained(
+            name,
+            device=args.device,
+            detector=args.detector,
+            settings=settings,
+            upsampler="realesrgan" if "realesrgan" in (args.bg_upsampler, args.face_upsampler) else None,
+            parser=None if args.face_parser == "none" else args.face_parser,
+            backend=args.backend,
+        )
+
+    try:
+        return load(args.model)
+    except (ModelUnavailableError, ChecksumError) as exc:
+        if not chosen or args.model == DEFAULT_MODEL:
+            raise
+        # the default was a guess from a probe: say why it failed, then use the offline model
+        print(
+            f"gfr: could not get {args.model} ({exc}); using the embedded 64 px model '{DEFAULT_MODEL}'",
+            file=sys.stderr,
+        )
+        args.model = DEFAULT_MODEL
+        return load(DEFAULT_MODEL)
 
 
 def restore_clip_job(restorer, job: Job, args: argparse.Namespace, progress=None) -> str:
@@ -118,16 +173,32 @@ def restore_photo_job(restorer, job: Job, args: argparse.Namespace, progress=Non
         sweep(dst.parent)
     write_image(dst, res.image, overwrite=args.overwrite, exif=img.exif, icc_profile=img.icc_profile)
     if args.save_faces:
-        outdir = Path(args.output)
-        stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
-        for i, face in enumerate(res.faces):
-            for kind, pixels in (("input", face.aligned), ("restored", face.restored)):
-                path = _unique(stem.parent / f"{stem.name}_{i:02d}_{kind}.png", src, owner)  # never an input
-                if sweep is not None:
-                    sweep(path.parent)
-                write_image(path, pixels, overwrite=args.overwrite)
+        try:
+            _save_faces(res.faces, src, dst, args, sweep, owner)
+        except OSError as exc:  # the photo is written: say so, and what is missing
+            raise UserError(
+                f"{src}: restored to {dst}, but its face crops were not all written ({exc.strerror or exc}); "
+                "the photo is complete"
+            ) from None
     note = "; ".join(res.messages)
     return f"{src}: {len(res.faces)} face(s) -> {dst}" + (f" ({note})" if note else "")
+
+
+def _save_faces(faces, src: Path, dst: Path, args: argparse.Namespace, sweep=None, owner=None) -> None:
+    """``--save-faces``: each face's aligned input and restored crop under ``<output>/faces/``, named after the
+    photo (shortened, with a hash, where the name would be too long for the file system)."""
+    from ..io.files import fit_name
+    from ..io.image import write_image
+
+    outdir = Path(args.output)
+    stem = outdir / "faces" / dst.relative_to(outdir).with_suffix("")
+    for i, face in enumerate(faces):
+        for kind, pixels in (("input", face.aligned), ("restored", face.restored)):
+            name = fit_name(stem.name, f"_{i:02d}_{kind}.png", reserve=8)  # room for unique_output's "-png2" tag
+            path = unique_output(stem.parent / name, src, owner)  # never an input
+            if sweep is not None:
+                sweep(path.parent)
+            write_image(path, pixels, overwrite=args.overwrite)
 
 
 def job_error(job: Job, exc: BaseException) -> str | None:
@@ -139,29 +210,3 @@ def job_error(job: Job, exc: BaseException) -> str | None:
     if isinstance(exc, OSError):  # a name too long, a full disk: this file fails, the next one is tried
         return f"gfr: error: {_os_error(job.src, exc)}"
     return None
-
-
-def _restore_clip(restorer, job: Job, args: argparse.Namespace) -> int:
-    """One clip, with a progress bar; 1 when it failed."""
-    from tqdm import tqdm
-
-    bar = tqdm(desc=str(job.rel), unit="frame", disable=args.quiet, file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total or None
-        bar.n = done
-        bar.refresh()
-
-    try:
-        line = restore_clip_job(restorer, job, args, progress)
-    except Exception as exc:
-        message = job_error(job, exc)
-        if message is None:
-            raise
-        tqdm.write(message, file=sys.stderr)
-        return 1
-    finally:
-        bar.close()
-    if not args.quiet:
-        tqdm.write(line, file=sys.stderr)
-    return 0
