@@ -13,9 +13,9 @@ from gfr_core.face import Detection, template
 TINY_GFPGAN = dict(out_size=64, num_style_feat=32, channel_multiplier=1, narrow=1 / 16, sft_half=True, flavour="clean")
 
 
-def tiny_restorer(seed: int = 0, max_batch: int = 8) -> FaceRestorer:
+def tiny_restorer(seed: int = 0, max_batch: int = 8, trust: float = 0.0) -> FaceRestorer:
     torch.manual_seed(seed)
-    return FaceRestorer(GFPGAN(**TINY_GFPGAN), face_size=64, name="tiny", max_batch=max_batch)
+    return FaceRestorer(GFPGAN(**TINY_GFPGAN), face_size=64, name="tiny", max_batch=max_batch, trust=trust)
 
 
 def tiny_checkpoint(path: Path, seed: int = 0) -> Path:

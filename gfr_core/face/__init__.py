@@ -12,7 +12,17 @@ from .align import (
     shrink_for_warp,
     template,
 )
-from .detect import DETECTORS, Detection, Detector, LandmarkDetector, detect_faces, select_center_face
+from .detect import (
+    DETECTORS,
+    SURE_SCORE,
+    Detection,
+    Detector,
+    LandmarkDetector,
+    detect_faces,
+    face_like,
+    screen_detections,
+    select_center_face,
+)
 from .mask import FACE_REGION_512, face_region_mask, parsing_face_mask, template_face_mask
 from .paste import add_correction, face_mask, inverse_affine, paste_face, warp_crop, warp_mask
 
@@ -31,6 +41,9 @@ __all__ = [
     "antialias_filter",
     "area_shrink",
     "detect_faces",
+    "face_like",
+    "screen_detections",
+    "SURE_SCORE",
     "estimate_similarity",
     "face_mask",
     "face_region_mask",

@@ -47,6 +47,7 @@ def _native_card(path: Path) -> ModelCard | None:
         license="see file",
         paper="",
         crop_zoom=zoom,
+        trust=0.0,  # a user's own model: protected (the composition's thresholds), as nothing measured it
     )
 
 

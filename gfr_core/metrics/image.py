@@ -39,7 +39,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 def face_landmarks(face: np.ndarray) -> np.ndarray | None:
     """MTCNN's five landmarks of an aligned face (found on a 4x enlarged copy), or None."""
     big = cv2.resize(face, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
-    dets = detect_faces(big, min_face_size=40, score_threshold=0.8)
+    dets = detect_faces(big, min_face_size=40, score_threshold=0.8, screen=False)  # landmarks of a known face
     return None if not dets else dets[0].landmarks / 4
 
 

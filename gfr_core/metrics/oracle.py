@@ -198,7 +198,8 @@ def oracle_faces(
             if not dets:
                 continue
             oracle = perfect_restorer(sharp, lq, dets, k, face_size, zoom)
-            r = FaceRestorer(oracle, face_size=face_size, crop_zoom=zoom, device=device, name="perfect")
+            # the perfect restorer is trusted in full, as the released models are (ModelCard.trust)
+            r = FaceRestorer(oracle, face_size=face_size, crop_zoom=zoom, trust=1.0, device=device, name="perfect")
             if composition is not None:
                 r.composition = replace(composition)
             res = r(lq, upscale=deg.scale, detections=dets)

@@ -67,6 +67,8 @@ class ModelCard:
     sha256: str | None = None  # expected file checksum; None only where no trusted value is known
     size_bytes: int | None = None  # expected file size
     crop_zoom: float = 1.0  # alignment template zoom the model expects (gfr_core.face.template)
+    trust: float = 1.0  # how far the paste believes the output where its crop does not resolve the photo
+    # (gfr_core.restore.Composition.trust): 1 for the released models; measured for the embedded ones
     description: str = ""  # one line for listings
     extras: Mapping[str, Any] = field(default_factory=dict)  # e.g. training record of embedded models
 

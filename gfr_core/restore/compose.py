@@ -47,16 +47,20 @@ class Composition:
     detail_sigma: float = 0.7  # Gaussian (crop px) band-limiting the correction: the crop's top octave is unsure
     output_sigma: float = 1.0  # ... and at least this many output px: the output's finest detail stays the photo's
     colour_sigma: float = 0.1  # Gaussian (fraction of S) of the coarse part removed: colour stays the input's
-    full_shrink: float = 0.75  # the correction is applied in full where the crop has >= this many px per input px
-    zero_shrink: float = 0.25  # ... and not at all below this: there the input resolves more than the model
+    full_shrink: float = 1.0  # the correction is applied in full where the crop has >= this many px per input px
+    zero_shrink: float = 0.5  # ... and not at all below this: there the input resolves more than the model
     gray_tolerance: int = 3  # channels within this on 99.5 % of the pixels: a grayscale photo
-    replace_full: float = 0.75  # crop px per output px from which the restored face replaces the photo's whole
-    replace_zero: float = 0.45  # ... and below which it only corrects it (smoothstep in between)
+    replace_full: float = 1.0  # crop px per output px from which the restored face replaces the photo's whole
+    replace_zero: float = 0.75  # ... and below which it only corrects it (smoothstep in between)
     colour_tolerance: float = 4.0  # where replaced, a coarse colour change beyond this many grey levels (times
     # the crop px per input px, when above 1: a small input face's colour is less sure) is removed as a tint;
     # below it the restorer's colour stands (the degraded input's own colour is no more accurate than that)
     highpass: float = 0.45  # where replaced, the photo keeps its detail finer than the crop: a Gaussian of
     # highpass * sqrt(1/d^2 - 1) output px, d the crop px per output px (0 where the crop resolves the output)
+    trust: float = 0.0  # how far the model's output is believed where its crop does not resolve the output:
+    # 0 = the thresholds above (protective), 1 = the face replaced wherever the model restores it, in full
+    # (the official 512 px models, the perfect restorer); in between the thresholds shrink by 1 - trust.
+    # From the model's card (ModelCard.trust), measured for the embedded models
 
     def __post_init__(self) -> None:
         ok = (
@@ -68,6 +72,7 @@ class Composition:
             and 0 < self.replace_zero < self.replace_full
             and 0 <= self.highpass <= 4
             and 0 <= self.colour_tolerance <= 255
+            and 0 <= self.trust <= 1
         )
         if not ok:
             raise ValueError(f"composition out of range: {self}")
@@ -77,18 +82,25 @@ class Composition:
         in an output upscaled ``upscale`` times."""
         output_px_per_crop_px = upscale / max(shrink, 1e-6)
         sigma = max(self.detail_sigma, self.output_sigma / output_px_per_crop_px)
-        strength = float(np.clip((shrink - self.zero_shrink) / (self.full_shrink - self.zero_shrink), 0.0, 1.0))
-        return sigma, strength
+        return sigma, _ramp(shrink, self.zero_shrink, self.full_shrink, 1.0 - self.trust)
 
     def replacement(self, density: float) -> float:
         """How much of a face is replaced by the restorer's (1) rather than corrected (0), from the crop's
-        ``density`` in crop pixels per output pixel (a smoothstep between ``replace_zero`` and ``replace_full``)."""
-        t = float(np.clip((density - self.replace_zero) / (self.replace_full - self.replace_zero), 0.0, 1.0))
+        ``density`` in crop pixels per output pixel (a smoothstep between ``replace_zero`` and ``replace_full``,
+        both shrunk by ``1 - trust``)."""
+        t = _ramp(density, self.replace_zero, self.replace_full, 1.0 - self.trust)
         return t * t * (3 - 2 * t)
 
     def highpass_sigma(self, density: float) -> float:
         """Gaussian (output px) below which a replaced face keeps the photo's detail: the band the crop cannot hold."""
         return 0.0 if density >= 1.0 else self.highpass * float(np.sqrt(1.0 / max(density, 1e-3) ** 2 - 1.0))
+
+
+def _ramp(x: float, lo: float, hi: float, scale: float) -> float:
+    """0 below ``lo * scale``, 1 above ``hi * scale``, linear in between (1 everywhere when ``scale`` is 0)."""
+    if scale <= 0:
+        return 1.0
+    return float(np.clip((x - lo * scale) / ((hi - lo) * scale), 0.0, 1.0))
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:

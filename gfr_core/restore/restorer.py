@@ -3,10 +3,11 @@
 ``FaceRestorer`` holds a model and its settings only; every call is independent (no state accumulates
 between photos). Images enter and leave as RGB ``uint8`` arrays; gray and RGBA inputs keep their layout.
 
-**Composition.** The restorer's change to each face is band-limited to its own resolution, its coarse
-colour removed, and added to the upscaled photo inside a face-shaped mask (:mod:`gfr_core.restore.compose`):
-above the model's resolution the detail is the upscaled photo's, so a small model never makes a large
-face blurrier than the background's upscale.
+**Composition.** A trusted model (its card's ``trust``: the released checkpoints) replaces each face it
+restores; a protected one (the bundled 64 px models, a network of unknown quality) only where its crop
+resolves the output, and elsewhere adds its change band-limited to its own resolution, its coarse colour
+removed, so that it never makes a large face blurrier than the background's upscale
+(:mod:`gfr_core.restore.compose`).
 
 **Upsampler.** With an x4 network (Real-ESRGAN), the detail of each face that lands larger than the
 restorer's crop comes from the network's upscale of the photo instead of bicubic (``face_detail``), and
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +38,7 @@ from ..face import (
     detect_faces,
     face_region_mask,
     parsing_face_mask,
+    screen_detections,
     select_center_face,
     template,
 )
@@ -45,59 +46,13 @@ from ..io.image import LoadedImage, prepare_array, restore_mode
 from ..io.tensor import from_uint8, to_uint8
 from ..models.parsenet import FACE_LABELS
 from .compose import Composition, compose_faces, face_notes, is_grayscale, to_grayscale
+from .results import DEFAULT_FIDELITY, FaceResult, RestoreResult, check_fidelity, check_image, check_upscale
 from .settings import InferenceSettings, optimize_for_inference
 from .upsample import Progress, Tiling, add_face_detail, upsample_photo
 
-__all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "RestoreResult"]
+__all__ = ["DEFAULT_FIDELITY", "FaceResult", "FaceRestorer", "RestoreResult"]  # the results: .results
 
 log = logging.getLogger(__name__)
-
-DEFAULT_FIDELITY = 0.0
-"""The full restoration (chosen from measurement on real photographs: benchmarks/PHOTOS.md)."""
-
-
-@dataclass(frozen=True)
-class FaceResult:
-    """One face of a photo."""
-
-    box: np.ndarray  # (4,) x1, y1, x2, y2 in input-photo pixels
-    landmarks: np.ndarray  # (5,2) in input-photo pixels
-    score: float  # detector confidence (1.0 for aligned input)
-    affine: np.ndarray  # (2,3) photo -> aligned crop
-    aligned: np.ndarray  # (S,S,3) uint8 RGB crop fed to the model
-    restored: np.ndarray  # (S,S,3) uint8 RGB model output
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    """The restored photo and what was done to it."""
-
-    image: np.ndarray  # (H*up,W*up[,C]) uint8; gray stays (H,W), RGBA keeps its (upscaled) alpha
-    faces: list[FaceResult]  # detected faces in decreasing size
-    upscale: float  # output / input size
-    messages: list[str] = field(default_factory=list)  # remarks for the user (no face found, conversions)
-
-
-def _check_fidelity(fidelity: float) -> float:
-    if isinstance(fidelity, bool) or not isinstance(fidelity, (int, float, np.floating, np.integer)):
-        raise ValueError(f"fidelity must be a number in [0, 1], got {type(fidelity).__name__}")
-    f = float(fidelity)
-    if not 0.0 <= f <= 1.0:
-        raise ValueError(f"fidelity must be in [0, 1], got {fidelity}")
-    return f
-
-
-def _check_upscale(upscale: float) -> float:
-    if isinstance(upscale, bool) or not isinstance(upscale, (int, float, np.floating, np.integer)):
-        raise ValueError(f"upscale must be a number between 1 and 8, got {type(upscale).__name__}")
-    if not 1 <= upscale <= 8:
-        raise ValueError(f"upscale must be between 1 and 8, got {upscale}")
-    return float(upscale)
-
-
-def _check_image(image: object, what: str) -> None:
-    if not isinstance(image, (np.ndarray, LoadedImage)):
-        raise ValueError(f"{what} must be an (H,W,3) uint8 RGB numpy array, got {type(image).__name__}")
 
 
 @functools.lru_cache(maxsize=2)
@@ -127,6 +82,7 @@ class FaceRestorer:
         detector: str = "mtcnn",
         max_batch: int | None = None,
         crop_zoom: float = 1.0,
+        trust: float = 0.0,
         settings: InferenceSettings | None = None,
         upsampler: nn.Module | None = None,
         parser: nn.Module | None = None,
@@ -142,6 +98,9 @@ class FaceRestorer:
             max_batch: Most faces per forward pass (default: the device's measured policy,
                 :meth:`InferenceSettings.faces_per_forward`); bounds memory on photos with many faces.
             crop_zoom: Template zoom the model was trained with (see :func:`gfr_core.face.template`).
+            trust: How far the paste believes the model where its crop does not resolve the photo
+                (:attr:`Composition.trust`): 0 protects the photo (the default for a network of unknown
+                quality), 1 replaces each face with the model's wherever it restores it.
             settings: Inference settings (default: :meth:`InferenceSettings.for_device`).
             upsampler: An x4 network, (1,3,h,w) in [0,1] -> (1,3,4h,4w) (Real-ESRGAN): the source of face
                 detail above the restorer's resolution, and of the background when asked for.
@@ -158,7 +117,7 @@ class FaceRestorer:
         self.detector = detector
         self.max_batch = int(max_batch) if max_batch else self.settings.faces_per_forward(self.face_size)
         self.crop_zoom = float(crop_zoom)
-        self.composition = Composition()  # how restored faces merge into the photo (restore.compose)
+        self.composition = Composition(trust=float(trust))  # how restored faces merge into the photo (compose)
         self.upsampler = upsampler.eval().to(device) if upsampler is not None else None
         self.tiling = Tiling.for_device(device)  # how the upsampler cuts a photo (restore.upsample)
         self.parser = parser.eval().to(device) if parser is not None else None
@@ -198,9 +157,9 @@ class FaceRestorer:
             )
         model = load_model(name, device=device)
         if card is not None:
-            size, zoom = card.face_size, card.crop_zoom
+            size, zoom, trust = card.face_size, card.crop_zoom, card.trust
         else:  # a foreign checkpoint file (official layout): the architecture's size, the FFHQ template
-            size, zoom = int(getattr(model, "out_size", getattr(model, "size", 512))), 1.0
+            size, zoom, trust = int(getattr(model, "out_size", getattr(model, "size", 512))), 1.0, 1.0
         up = None
         if upsampler is not None:
             up_card = model_card(resolve_alias(upsampler))
@@ -223,6 +182,7 @@ class FaceRestorer:
             detector=detector,
             max_batch=max_batch,
             crop_zoom=zoom,
+            trust=trust,
             settings=settings,
             upsampler=up,
             parser=parse_net,
@@ -280,7 +240,7 @@ class FaceRestorer:
         Returns:
             (N,S,S,3) uint8 RGB.
         """
-        f = _check_fidelity(fidelity)
+        f = check_fidelity(fidelity)
         if not isinstance(crops, np.ndarray):
             raise ValueError(
                 f"crops must be an (N,{self.face_size},{self.face_size},3) uint8 RGB numpy array, got {type(crops).__name__}"
@@ -309,7 +269,7 @@ class FaceRestorer:
 
         Gray input gives gray output and an alpha channel is kept.
         """
-        _check_image(face, "face")
+        check_image(face, "face")
         return self(face, aligned=True, upscale=1, fidelity=fidelity).image
 
     def _resize_to_face(self, rgb: np.ndarray) -> np.ndarray:
@@ -325,12 +285,20 @@ class FaceRestorer:
     def detect(
         self, rgb: np.ndarray, *, only_center_face: bool = False, min_face_size: float = 16.0
     ) -> list[Detection]:
-        """Faces of an RGB photo, largest first (or only the most central one)."""
+        """Faces of an RGB photo, largest first (or only the most central one); detections that do not look
+        like faces are dropped (:func:`gfr_core.face.screen_detections`)."""
+        return self._detect(rgb, only_center_face=only_center_face, min_face_size=min_face_size)[0]
+
+    def _detect(
+        self, rgb: np.ndarray, *, only_center_face: bool = False, min_face_size: float = 16.0
+    ) -> tuple[list[Detection], list[str]]:
+        """(faces, why each rejected detection is not one)."""
         detector = _retinaface(str(self.device)) if self.detector == "retinaface" else self.detector
-        dets = detect_faces(rgb, detector=detector, device=str(self.device), min_face_size=min_face_size)
+        found = detect_faces(rgb, detector=detector, device=str(self.device), min_face_size=min_face_size, screen=False)
+        dets, rejected = screen_detections(rgb, found)
         if only_center_face:
             dets = select_center_face(dets, rgb.shape[1], rgb.shape[0])
-        return dets
+        return dets, rejected
 
     def __call__(
         self,
@@ -363,9 +331,9 @@ class FaceRestorer:
                 (default: whenever there is one). Without it the detail is the background's.
             progress: Called as ``progress(done, total)`` while the upsampler works through its tiles.
         """
-        f = _check_fidelity(fidelity)
-        upscale = _check_upscale(upscale)
-        _check_image(image, "image")
+        f = check_fidelity(fidelity)
+        upscale = check_upscale(upscale)
+        check_image(image, "image")
         messages: list[str] = []
         if isinstance(image, LoadedImage):
             rgb, alpha, gray = image.rgb, image.alpha, image.gray
@@ -396,11 +364,12 @@ class FaceRestorer:
             lm = template(s, self.crop_zoom) * np.array([w / s, h / s])
             faces_in = [(Detection(np.array([0, 0, w, h], np.float64), lm, 1.0), crop, affine)]
         else:
-            dets = (
-                detections
-                if detections is not None
-                else self.detect(rgb, only_center_face=only_center_face, min_face_size=min_face_size)
-            )
+            if detections is not None:
+                dets = detections
+            else:
+                dets, rejected = self._detect(rgb, only_center_face=only_center_face, min_face_size=min_face_size)
+                if rejected:
+                    messages.append(f"{len(rejected)} detection(s) not restored, not a face: {'; '.join(rejected)}")
             faces_in = []
             for d in dets:
                 a = align_face(rgb, d.landmarks, self.face_size, zoom=self.crop_zoom)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -126,6 +127,8 @@ def _cmd_eval_photos(args: argparse.Namespace) -> int:
     inputs = collect_inputs(args.photos)
     upsampler = None if args.face_upsampler == "none" else args.face_upsampler
     restorer = FaceRestorer.from_pretrained(args.model, device=args.device, upsampler=upsampler)
+    if args.trust is not None:  # how the card's trust was measured: the same photos at another trust
+        restorer.composition = dataclasses.replace(restorer.composition, trust=args.trust)
     if args.oracle:
         return _oracle_report(args, restorer, inputs)
     scores = photo.evaluate_photos(
@@ -314,6 +317,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("photos", nargs="+", help="sharp photos (files or folders), e.g. ../shared/data/photos-pd")
     p.add_argument("--model", default=DEFAULT_MODEL, help="restorer name or checkpoint")
     p.add_argument("--fidelity", type=number(0, 1), default=0.0, help="0 full restoration ... 1 the input")
+    p.add_argument(
+        "--trust",
+        type=number(0, 1),
+        default=None,
+        help="how far the paste believes the model (default: its card's; 0 protects the photo, 1 replaces faces)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--face-upsampler",

@@ -90,6 +90,7 @@ def export_embedded(
             sha256=hashlib.sha256(data).hexdigest(),
             size_bytes=len(data),
             crop_zoom=float(record["config"]["zoom"]),
+            trust=0.0,  # protected until measured: gfr eval-photos DIR --model NAME --trust 0,0.25,0.5,1
             description=desc,
             extras=dict(
                 training=record,
