@@ -177,6 +177,10 @@ def write_model_card(weights_dir: str | Path) -> Path:
         m = c["extras"].get("metrics")
         if m:
             lines.append(f"* Evaluation: {m}")
+        if c.get("task") == "restore":
+            t = c["extras"].get("trust_measurement")
+            how = f" ({t['chosen']}; `{t['command']}`)" if t else " (not measured: protected)"
+            lines.append(f"* Paste trust: {c.get('trust', 0.0):g}{how}")
         lines.append("")
     lines += ["## Samples of embedded-prior (ψ = 0.7, seeds 0-31)", "", "![samples](embedded-prior-samples.png)", ""]
     out = wdir / "MODEL_CARD.md"
