@@ -6,11 +6,12 @@ Families with released checkpoints (``stylegan2``, ``gfpgan``, ``gpen``, ``retin
 ``inception``, ``vgg``) load files found on disk (:mod:`gfr_core.models.local_weights`).
 """
 
-from . import gfpgan, gpen, parsenet, retinaface, rrdbnet, stylegan2
+from . import gfpgan, gpen, parsenet, restoreformer, retinaface, rrdbnet, stylegan2
 from .family import Family, ModelCard, UnmatchedKeysError
 from .gfpgan import GFPGAN, GFPGANConfig
 from .gpen import GPEN, GPENConfig
 from .parsenet import ParseNet, ParseNetConfig
+from .restoreformer import RestoreFormer, RestoreFormerConfig
 from .retinaface import RetinaFace, RetinaFaceConfig
 from .rrdbnet import RRDBNet, RRDBNetConfig
 from .stylegan2 import StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator, mix_latents
@@ -22,6 +23,7 @@ FAMILIES: tuple[Family, ...] = (
     retinaface.FAMILY,
     rrdbnet.FAMILY,
     parsenet.FAMILY,
+    restoreformer.FAMILY,
 )
 """The families the registry collects, in listing order."""
 
@@ -35,6 +37,8 @@ __all__ = [
     "ModelCard",
     "ParseNet",
     "ParseNetConfig",
+    "RestoreFormer",
+    "RestoreFormerConfig",
     "RetinaFace",
     "RetinaFaceConfig",
     "RRDBNet",

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..models import FAMILIES, GFPGAN, GPEN, ParseNet, StyleGAN2Generator, mix_latents
+from ..models import FAMILIES, GFPGAN, GPEN, ParseNet, RestoreFormer, StyleGAN2Generator, mix_latents
 from ..models.family import Family
 
 __all__ = ["TOLERANCE", "official_to_ours", "verify_manifest", "verify_parity", "main"]
@@ -65,6 +65,8 @@ def _run_official_forward(model: nn.Module, meta: dict[str, Any], inp: dict[str,
     if isinstance(model, ParseNet):
         logits, rgb = model(inp["x"])
         return {"output.0": logits, "output.1": rgb}
+    if isinstance(model, RestoreFormer):
+        return _restoreformer_outputs(model, inp["x"])
     if isinstance(model, GPEN):
         w, feats = model.encode(inp["x"])
         return {"output.0": model.decode(w, feats), "output.1": model.generator.broadcast(w)}
@@ -81,6 +83,24 @@ def _run_official_forward(model: nn.Module, meta: dict[str, Any], inp: dict[str,
     out = {"output.0": model.synthesis(ws_used, noise_mode=noise_mode, noise=noise)}
     if fk.get("return_latents"):
         out["output.1"] = ws_used
+    return out
+
+
+def _restoreformer_outputs(model: RestoreFormer, x: Tensor) -> dict[str, Tensor]:
+    """The release's ``dec, diff, info, hs = model(x)``, flattened as the fixtures store it."""
+    z, hs = model.encode(x)
+    z_q, idx, d = model.quantize_codes(z)
+    one_hot = torch.nn.functional.one_hot(idx, d.shape[1]).to(d.dtype)
+    mean = one_hot.mean(0)
+    out = {
+        "output.0": model.decode(z_q, hs),
+        "output.1": 1.25 * ((z_q - z) ** 2).mean(),  # the codebook loss plus 0.25 x the commitment (equal in value)
+        "output.2.0": torch.exp(-(mean * torch.log(mean + 1e-10)).sum()),  # perplexity
+        "output.2.1": one_hot,
+        "output.2.2": idx[:, None],
+        "output.2.3": d,
+    }
+    out.update({f"output.3.{k}": v for k, v in hs.items()})
     return out
 
 

@@ -1,0 +1,19 @@
+"""RestoreFormer and RestoreFormer++: a codebook prior queried by cross-attention (network, config,
+converters; cards come with the pipeline's support)."""
+
+from ..family import Family
+from .config import RestoreFormerConfig
+from .convert import CONVERTERS, from_official
+from .network import RestoreFormer
+
+FAMILY = Family(
+    arch="restoreformer",
+    network=RestoreFormer,
+    config=RestoreFormerConfig,
+    task="restore",
+    converters=CONVERTERS,
+    cards=(),
+    from_official=from_official,
+)
+
+__all__ = ["FAMILY", "RestoreFormer", "RestoreFormerConfig"]
