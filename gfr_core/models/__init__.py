@@ -6,7 +6,8 @@ Families with released checkpoints (``stylegan2``, ``gfpgan``, ``gpen``, ``retin
 ``inception``, ``vgg``) load files found on disk (:mod:`gfr_core.models.local_weights`).
 """
 
-from . import gfpgan, gpen, parsenet, restoreformer, retinaface, rrdbnet, stylegan2
+from . import codeformer, gfpgan, gpen, parsenet, restoreformer, retinaface, rrdbnet, stylegan2
+from .codeformer import CodeFormer, CodeFormerConfig, VQAutoEncoder, VQGANConfig
 from .family import Family, ModelCard, UnmatchedKeysError
 from .gfpgan import GFPGAN, GFPGANConfig
 from .gpen import GPEN, GPENConfig
@@ -24,11 +25,15 @@ FAMILIES: tuple[Family, ...] = (
     rrdbnet.FAMILY,
     parsenet.FAMILY,
     restoreformer.FAMILY,
+    codeformer.FAMILY,
+    codeformer.VQGAN_FAMILY,
 )
 """The families the registry collects, in listing order."""
 
 __all__ = [
     "FAMILIES",
+    "CodeFormer",
+    "CodeFormerConfig",
     "GFPGAN",
     "GPEN",
     "Family",
@@ -47,5 +52,7 @@ __all__ = [
     "StyleGAN2Discriminator",
     "StyleGAN2Generator",
     "UnmatchedKeysError",
+    "VQAutoEncoder",
+    "VQGANConfig",
     "mix_latents",
 ]

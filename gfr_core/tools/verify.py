@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..models import FAMILIES, GFPGAN, GPEN, ParseNet, RestoreFormer, StyleGAN2Generator, mix_latents
+from ..models import FAMILIES, GFPGAN, GPEN, CodeFormer, ParseNet, RestoreFormer, StyleGAN2Generator, mix_latents
 from ..models.family import Family
 
 __all__ = ["TOLERANCE", "official_to_ours", "verify_manifest", "verify_parity", "main"]
@@ -65,6 +65,14 @@ def _run_official_forward(model: nn.Module, meta: dict[str, Any], inp: dict[str,
     if isinstance(model, ParseNet):
         logits, rgb = model(inp["x"])
         return {"output.0": logits, "output.1": rgb}
+    if isinstance(model, CodeFormer):
+        lq_feat, feats = model.encode(inp["x"])
+        logits = model.code_logits(lq_feat)
+        if fk.get("code_only"):
+            return {"output.0": logits, "output.1": lq_feat}
+        w, adain = float(fk.get("w", 0)), bool(fk.get("adain", False))
+        image = model.decode(logits.argmax(-1), lq_feat, feats, w=w, adain=adain)
+        return {"output.0": image, "output.1": logits, "output.2": lq_feat}
     if isinstance(model, RestoreFormer):
         return _restoreformer_outputs(model, inp["x"])
     if isinstance(model, GPEN):
@@ -107,7 +115,10 @@ def _restoreformer_outputs(model: RestoreFormer, x: Tensor) -> dict[str, Tensor]
 def verify_parity(path: str | Path) -> float:
     """Load a parity fixture into our model, rerun it and return the max |ours - official| over all outputs."""
     meta, sd, inp, expected = _read_parity(Path(path))
-    fam, cfg, conv = official_to_ours(meta["official_class"], meta["constructor_kwargs"])
+    kw = dict(meta["constructor_kwargs"])
+    if "channels_used" in meta:  # a small configuration of a class that hard-codes parts of itself (CodeFormer)
+        kw["channels_used"] = meta["channels_used"]
+    fam, cfg, conv = official_to_ours(meta["official_class"], kw)
     model = fam.build(cfg).eval()
     model.load_state_dict(fam.converters[conv](sd, {}, cfg), strict=True)
     with torch.no_grad():
