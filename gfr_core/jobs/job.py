@@ -136,6 +136,7 @@ def restore_clip_job(restorer, job: Job, args: argparse.Namespace, progress=None
         fidelity=args.fidelity,
         temporal=args.temporal == "on",
         overwrite=args.overwrite,
+        chroma=args.chroma,
         progress=progress,
     )
     line = f"{job.src}: {res.frames} frame(s), {res.faces} face crop(s) -> {res.path} ({res.size[0]}x{res.size[1]})"

@@ -291,6 +291,13 @@ def add_restore_parser(sub: argparse._SubParsersAction) -> None:
         help="clips: track faces and smooth their landmarks over time (on), or restore each frame alone (off)",
     )
     p.add_argument(
+        "--chroma",
+        choices=["444", "420"],
+        default="444",
+        help="clips: colour at full resolution (444, default: no face loses to colour subsampling) or halved "
+        "(420: for phones and QuickTime)",
+    )
+    p.add_argument(
         "--skip-existing", action="store_true", help="restore only the inputs whose output is missing (resume a folder)"
     )
     p.add_argument(

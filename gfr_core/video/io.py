@@ -80,7 +80,7 @@ def video_notes(info: VideoInfo, upscale: float) -> list[str]:
     """One line for each thing about ``info`` that the output cannot keep as it is."""
     notes = []
     if info.bit_depth > 8:
-        notes.append(f"{info.bit_depth}-bit video: restored and written as 8-bit H.264 (yuv420p)")
+        notes.append(f"{info.bit_depth}-bit video: restored and written as 8-bit H.264")
     if info.alpha:
         notes.append("the clip's alpha channel is dropped: H.264 has none (the frames are kept opaque)")
     w, h = round(info.width * upscale), round(info.height * upscale)
@@ -134,6 +134,10 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise
     except Exception as exc:  # FFmpeg's errors for corrupt, truncated or foreign files
         raise VideoInputError(f"{path}: not a readable video ({_reason(exc)}); re-export it") from None
+
+
+CHROMA = {"444": "yuv444p", "420": "yuv420p"}
+"""Colour resolution of the written clip: full (the default), or halved for players that need it."""
 
 
 def _check_frame_size(path: Path, width: int, height: int) -> None:
@@ -199,12 +203,24 @@ def _cue_text(codec: str, data: bytes) -> bytes:
 
 
 class VideoWriter:
-    """H.264 (yuv420p) at the input's timestamps, the input's sound and subtitle tracks kept;
-    ``close()`` finishes the file."""
+    """H.264 at the input's timestamps, the input's sound and subtitle tracks kept; ``close()`` finishes the
+    file. ``chroma`` "444" keeps the colour at full resolution (yuv444p: a restored face loses nothing to
+    colour subsampling; desktop players and Chromium play it), "420" halves it (yuv420p: every player,
+    phones and QuickTime included; about 0.9 dB of face PSNR lost on colourful faces)."""
 
     def __init__(
-        self, path: str | Path, *, width: int, height: int, info: VideoInfo, source: str | Path, crf: int = 18
+        self,
+        path: str | Path,
+        *,
+        width: int,
+        height: int,
+        info: VideoInfo,
+        source: str | Path,
+        crf: int = 18,
+        chroma: str = "444",
     ):
+        if chroma not in CHROMA:
+            raise ValueError(f"chroma must be one of {', '.join(CHROMA)}, got {chroma!r}")
         av = _av()
         self.path = Path(path)
         self.source = Path(source)
@@ -214,7 +230,7 @@ class VideoWriter:
             log.warning("this FFmpeg has no H.264 encoder: writing MPEG-4 Part 2 instead")
         self.stream = self.container.add_stream(codec, rate=info.rate)
         self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = "yuv420p"
+        self.stream.pix_fmt = CHROMA[chroma] if codec == "libx264" else "yuv420p"  # MPEG-4 Part 2: 4:2:0 only
         # the encoder counts in the input's time base too: frame times are copied, never rounded to 1 / rate
         # (a variable frame rate would otherwise collide on equal timestamps)
         self.stream.time_base = self.stream.codec_context.time_base = info.time_base

@@ -54,6 +54,7 @@ def restore_video(
     max_seconds: float | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_frame: Callable[[int, RestoreResult], None] | None = None,
+    chroma: str = "444",
 ) -> VideoResult:
     """Restore ``src`` into ``dst`` (MP4, H.264, the input's sound and timestamps).
 
@@ -69,6 +70,8 @@ def restore_video(
         progress: Called as ``progress(frames done, frames total)``.
         on_frame: Called as ``on_frame(index, result)`` with each frame's :class:`RestoreResult` (the faces
             and transforms used: what the steadiness benchmark measures).
+        chroma: "444" (full colour resolution, the default: never below the bicubic upscale for colour
+            subsampling) or "420" (for phones and QuickTime) (:class:`~gfr_core.video.io.VideoWriter`).
     """
     info: VideoInfo = probe_video(src)
     dst = Path(dst)
@@ -93,7 +96,7 @@ def restore_video(
     os.close(fd)
     stored_w, stored_h = (out_h, out_w) if info.rotation % 180 else (out_w, out_h)
     try:
-        writer = VideoWriter(tmp, width=stored_w, height=stored_h, info=info, source=src)
+        writer = VideoWriter(tmp, width=stored_w, height=stored_h, info=info, source=src, chroma=chroma)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
