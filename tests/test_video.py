@@ -187,7 +187,7 @@ def test_deep_alpha_and_odd_sized_clips_are_restored_with_a_note(
     (written,) = out.iterdir()
     assert written.suffix == ".mp4"  # an MP4 whatever the input's container: H.264 in MP4 plays everywhere
     info = probe_video(written)
-    assert (info.width, info.height) == out_size and info.pix_fmt == "yuv420p" and _count(written, "video") == 4
+    assert (info.width, info.height) == out_size and info.pix_fmt == "yuv444p" and _count(written, "video") == 4
 
 
 def test_zero_frames_truncated_and_over_limit_clips_are_refused_before_work(clip, tmp_path):
