@@ -36,6 +36,7 @@ from gfr_core import evaluate as ev
 from gfr_core.face import align_face, detect_faces
 from gfr_core.hub import DEFAULT_MODEL, ChecksumError, UnsafeCheckpointError
 from gfr_core.io.image import OutputTooLargeError, check_output_size, peek_image
+from gfr_core.models import StyleGAN2Generator
 
 from . import gpu
 
@@ -396,7 +397,9 @@ def project_face(path, model, mix_seed, group, steps=100, progress=gr.Progress()
     img = _read_upload(path, "face photo")
     restorer = get_restorer(model)
     model_ = restorer.model
-    G = model_.stylegan_decoder if hasattr(model_, "stylegan_decoder") else model_.generator
+    G = model_.stylegan_decoder if hasattr(model_, "stylegan_decoder") else getattr(model_, "generator", None)
+    if not isinstance(G, StyleGAN2Generator):
+        raise _error(f"{model} has no GAN prior to project into; pick GFPGAN, GPEN or embedded.")
     groups = an.layer_groups(G.num_ws)
     if group not in groups:
         raise _error(f"Layer group must be one of {', '.join(groups)}.")

@@ -98,3 +98,75 @@ def test_the_stage_one_vqgan_reconstructs_through_its_nearest_codes():
         z, _ = vq.encoder(x)
         _, idx, d = vq.quantize(z)
     assert y.shape == x.shape and torch.equal(idx, d.argmin(1)) and idx.shape == (16 * 16,)
+
+
+@pytest.fixture(scope="module")
+def official_files(tmp_path_factory):
+    """Full-size networks with seeded random weights, saved in the release layouts: CodeFormer's
+    ``params_ema`` (.pth), RestoreFormer++'s Lightning file (``state_dict``, ``vqvae.``, a ``loss.*`` entry)."""
+    d = tmp_path_factory.mktemp("official")
+    torch.manual_seed(0)
+    cf = CodeFormer().state_dict()
+    official = {}
+    for k, v in cf.items():
+        k = k.replace(".nin_shortcut.", ".conv_out.")
+        parent = k.rsplit(".norm1.", 1)[0]
+        if k.startswith(("encoder.blocks.", "generator.blocks.")) and f"{parent}.q.weight" in cf:
+            k = k.replace(".norm1.", ".norm.")
+        official[k] = v
+    torch.save({"params_ema": official}, d / "codeformer.pth")
+    rf = {f"vqvae.{k}": v for k, v in RestoreFormer().state_dict().items()}
+    torch.save({"state_dict": rf | {"loss.logvar": torch.zeros(())}, "epoch": 1}, d / "last.ckpt")
+    return d
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("file", "card"), [("codeformer.pth", "codeformer"), ("last.ckpt", "restoreformer++")])
+def test_a_release_layout_file_loads_through_the_real_loader_and_restores_a_photo(official_files, file, card, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from gfr_core import FaceRestorer, load_model
+    from gfr_core.hub.loading import _guess_card, load_checkpoint
+    from gfr_core.tools.cli import main
+
+    path = official_files / file
+    assert _guess_card(load_checkpoint(path)).name == card  # the layout alone names the model
+    net = load_model(path)
+    assert type(net).__name__ == ("CodeFormer" if card == "codeformer" else "RestoreFormer")
+    photo = ROOT / "tests" / "fixtures" / "photos-pd" / "obama.jpg"
+    small = official_files / f"{card}-photo.png"
+    Image.open(photo).resize((205, 256)).save(small)
+    out = official_files / f"out-{card}"
+    extra = ["--w", "0.7"] if card == "codeformer" else []
+    assert main(["restore", str(small), "-o", str(out), "--model", str(path), *extra]) == 0, capsys.readouterr().err
+    restored = np.asarray(Image.open(out / small.name))
+    assert restored.shape == (512, 410, 3)
+    r = FaceRestorer.from_pretrained(str(path))
+    assert r.face_size == 512 and r.composition.trust == 1.0  # an official-layout file is trusted as released
+    if card != "codeformer":
+        with pytest.raises(ValueError, match="w is CodeFormer's fidelity weight"):
+            r(np.asarray(Image.open(small)), w=0.5)
+
+
+def test_inpainting_fills_only_the_white_and_both_modes_want_an_aligned_face():
+    import numpy as np
+
+    from gfr_core import FaceRestorer
+
+    torch.manual_seed(0)
+    net = CodeFormer(**SMALL_CF, connect_list=("32",))
+    face = (np.random.default_rng(0).random((64, 64, 3)) * 200).astype(np.uint8)
+    face[20:30, 10:50] = 255  # what the user painted white
+    inpaint = FaceRestorer(net, face_size=64, mode="inpaint", name="codeformer-inpainting")
+    out = inpaint.restore_faces(face[None])[0]
+    hole = np.zeros((64, 64), bool)
+    hole[20:30, 10:50] = True
+    assert np.array_equal(out[~hole], face[~hole]) and not np.array_equal(out[hole], face[hole])
+    for mode, what in (("inpaint", "fills an aligned face"), ("colorize", "colours an aligned grayscale face")):
+        r = FaceRestorer(net, face_size=64, mode=mode, name=f"codeformer-{mode}")
+        with pytest.raises(ValueError, match=f"{what}, not a whole photo: .*--aligned"):
+            r(np.zeros((100, 100, 3), np.uint8))
+        with pytest.raises(ValueError, match="runs at its own w"):
+            r(face, aligned=True, w=0.3)
+    assert FaceRestorer(net, face_size=64, mode="colorize")(face, aligned=True, upscale=1).image.shape == (64, 64, 3)

@@ -19,7 +19,7 @@ import torch
 
 from gfr_core import FaceRestorer, read_image
 from gfr_core.hub import ModelUnavailableError, build_model, family, get_card, list_models, load_model
-from gfr_core.hub.onnx import ONNX_LAYOUTS, example_input, export_onnx, onnx_max_abs_diff, onnx_session
+from gfr_core.hub.onnx import NOT_EXPORTED, ONNX_LAYOUTS, example_input, export_onnx, onnx_max_abs_diff, onnx_session
 from gfr_core.models.family import config_from_dict
 from gfr_core.models.gfpgan import GFPGAN
 from gfr_core.tools.cli import main
@@ -33,7 +33,7 @@ def _architectures() -> list[str]:
     seen: dict[str, str] = {}
     for name in list_models():
         card = get_card(name)
-        if card.task in ONNX_LAYOUTS:
+        if card.task in ONNX_LAYOUTS and card.arch not in NOT_EXPORTED:
             seen.setdefault(repr(config_from_dict(family(card.arch).config, card.config)), name)
     return list(seen.values())
 

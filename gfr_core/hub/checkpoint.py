@@ -134,14 +134,15 @@ def load_checkpoint(path: str | Path) -> Any:
 def unwrap_checkpoint(obj: Any) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Find the generator state_dict inside a loaded checkpoint.
 
-    Order: ``params_ema`` (BasicSR / GFPGAN), ``params``, ``g_ema`` (rosinality), else a bare state_dict.
+    Order: ``params_ema`` (BasicSR / GFPGAN / CodeFormer), ``params``, ``g_ema`` (rosinality),
+    ``state_dict`` (PyTorch Lightning: RestoreFormer), else a bare state_dict.
 
     Returns:
         (state_dict, extras) where extras may hold ``latent_avg`` (rosinality's truncation centre).
     """
     if not isinstance(obj, Mapping):
         raise ValueError(f"checkpoint holds a {type(obj).__name__}, not a dict of tensors")
-    for key in ("params_ema", "params", "g_ema"):
+    for key in ("params_ema", "params", "g_ema", "state_dict"):
         if key in obj and isinstance(obj[key], Mapping):
             bad = next((k for k, v in obj[key].items() if not isinstance(v, Tensor)), None)
             if bad is not None:
@@ -154,7 +155,7 @@ def unwrap_checkpoint(obj: Any) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     if obj and all(isinstance(v, Tensor) for v in obj.values()):
         return dict(obj), {}
     raise ValueError(
-        "checkpoint has no 'params_ema', 'params' or 'g_ema' entry and is not a bare state_dict "
+        "checkpoint has no 'params_ema', 'params', 'g_ema' or 'state_dict' entry and is not a bare state_dict "
         f"(top-level keys: {list(obj)[:8]})"
     )
 

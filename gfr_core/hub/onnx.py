@@ -28,6 +28,7 @@ from .errors import ModelUnavailableError
 from .loading import load_model, model_card
 
 __all__ = [
+    "NOT_EXPORTED",
     "ONNX_LAYOUTS",
     "OnnxGraph",
     "example_input",
@@ -45,6 +46,9 @@ ONNX_LAYOUTS = {
     "upsample": "(B,3,H,W) float32 RGB in [0,1] -> (B,3,4H,4W) in [0,1]",
 }
 """Input / output layout written into each file's metadata, by task."""
+
+NOT_EXPORTED = ("codeformer", "restoreformer")
+"""Architectures whose ONNX export is not built yet (their restorers run with PyTorch)."""
 
 
 class OnnxGraph(nn.Module):
@@ -133,6 +137,10 @@ def export_onnx(
 
     card = model_card(name_or_path)
     task = card.task if card is not None else "restore"
+    if card is not None and card.arch in NOT_EXPORTED:
+        raise ValueError(
+            f"{name_or_path}: the ONNX export of the codebook priors is not built yet; run it with PyTorch"
+        )
     if task not in ONNX_LAYOUTS:
         raise ValueError(f"{name_or_path} is a {task} model; ONNX export covers restorers and the upsampler")
     net = _cpu_fp32(model if model is not None else load_model(name_or_path))

@@ -87,7 +87,7 @@ def load_restorer(args: argparse.Namespace):
     """The :class:`~gfr_core.restore.FaceRestorer` the options ask for. Without ``--model``, the best
     available one (said on stderr), or the offline model when that cannot be had; ``args.model`` is set to
     the model loaded, so that other processes (``--engine ray``) load the same."""
-    from ..hub import DEFAULT_MODEL, ChecksumError, ModelUnavailableError, default_restorer
+    from ..hub import DEFAULT_MODEL, ChecksumError, ModelUnavailableError, default_restorer, model_card
     from ..restore import FaceRestorer, InferenceSettings
 
     settings = InferenceSettings.for_device(args.device, compile=True) if args.compile else None
@@ -108,7 +108,7 @@ def load_restorer(args: argparse.Namespace):
         )
 
     try:
-        return load(args.model)
+        restorer = load(args.model)
     except (ModelUnavailableError, ChecksumError) as exc:
         if not chosen or args.model == DEFAULT_MODEL:
             raise
@@ -119,6 +119,10 @@ def load_restorer(args: argparse.Namespace):
         )
         args.model = DEFAULT_MODEL
         return load(DEFAULT_MODEL)
+    card = model_card(args.model)
+    if card is not None and not card.embedded and "non-commercial" in card.license.lower() and not args.quiet:
+        print(f"gfr: {args.model} is for non-commercial use only ({card.license})", file=sys.stderr)  # once a run
+    return restorer
 
 
 def restore_clip_job(restorer, job: Job, args: argparse.Namespace, progress=None) -> str:
@@ -137,6 +141,7 @@ def restore_clip_job(restorer, job: Job, args: argparse.Namespace, progress=None
         temporal=args.temporal == "on",
         overwrite=args.overwrite,
         chroma=args.chroma,
+        w=args.w,
         progress=progress,
     )
     line = f"{job.src}: {res.frames} frame(s), {res.faces} face crop(s) -> {res.path} ({res.size[0]}x{res.size[1]})"
@@ -169,6 +174,7 @@ def restore_photo_job(restorer, job: Job, args: argparse.Namespace, progress=Non
         background="upsampler" if args.bg_upsampler == "realesrgan" else "bicubic",
         face_detail=args.face_upsampler == "realesrgan",
         progress=progress,
+        w=args.w,
     )
     if sweep is not None:
         sweep(dst.parent)

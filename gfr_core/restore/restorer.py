@@ -23,6 +23,7 @@ prior (SFT switched off) is not behind this knob: see :mod:`gfr_core.analysis` a
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from pathlib import Path
 from typing import Literal
@@ -36,17 +37,23 @@ from ..face import (
     Detection,
     align_face,
     detect_faces,
-    face_region_mask,
-    parsing_face_mask,
     screen_detections,
     select_center_face,
     template,
 )
 from ..io.image import LoadedImage, prepare_array, restore_mode
 from ..io.tensor import from_uint8, to_uint8
-from ..models.parsenet import FACE_LABELS
 from .compose import Composition, compose_faces, face_notes, is_grayscale, to_grayscale
-from .results import DEFAULT_FIDELITY, FaceResult, RestoreResult, check_fidelity, check_image, check_upscale
+from .masks import parsed_face_masks
+from .results import (
+    DEFAULT_FIDELITY,
+    FaceResult,
+    RestoreResult,
+    check_fidelity,
+    check_image,
+    check_upscale,
+    model_kwargs,
+)
 from .settings import InferenceSettings, optimize_for_inference
 from .upsample import Progress, Tiling, add_face_detail, upsample_photo
 
@@ -83,6 +90,7 @@ class FaceRestorer:
         max_batch: int | None = None,
         crop_zoom: float = 1.0,
         trust: float = 0.0,
+        mode: Literal["restore", "colorize", "inpaint"] = "restore",
         settings: InferenceSettings | None = None,
         upsampler: nn.Module | None = None,
         parser: nn.Module | None = None,
@@ -101,6 +109,9 @@ class FaceRestorer:
             trust: How far the paste believes the model where its crop does not resolve the photo
                 (:attr:`Composition.trust`): 0 protects the photo (the default for a network of unknown
                 quality), 1 replaces each face with the model's wherever it restores it.
+            mode: What the model does: "restore" faces in photos; "colorize" (CodeFormer's colourisation,
+                w = 0) or "inpaint" (CodeFormer's inpainting: fills what is pure white, w = 1, no AdaIN)
+                an aligned face, as the official scripts run them.
             settings: Inference settings (default: :meth:`InferenceSettings.for_device`).
             upsampler: An x4 network, (1,3,h,w) in [0,1] -> (1,3,4h,4w) (Real-ESRGAN): the source of face
                 detail above the restorer's resolution, and of the background when asked for.
@@ -118,6 +129,10 @@ class FaceRestorer:
         self.max_batch = int(max_batch) if max_batch else self.settings.faces_per_forward(self.face_size)
         self.crop_zoom = float(crop_zoom)
         self.composition = Composition(trust=float(trust))  # how restored faces merge into the photo (compose)
+        if mode not in ("restore", "colorize", "inpaint"):
+            raise ValueError(f"mode must be 'restore', 'colorize' or 'inpaint', got {mode!r}")
+        self.mode = mode
+        self._takes = set(inspect.signature(self.model.forward).parameters)  # fused (GAN priors), w (CodeFormer)
         self.upsampler = upsampler.eval().to(device) if upsampler is not None else None
         self.tiling = Tiling.for_device(device)  # how the upsampler cuts a photo (restore.upsample)
         self.parser = parser.eval().to(device) if parser is not None else None
@@ -156,6 +171,9 @@ class FaceRestorer:
                 f"{name} is a {card.task} model, not a face restorer; pick one of `gfr models` with task 'restore'"
             )
         model = load_model(name, device=device)
+        if backend == "onnxruntime" and card is not None and card.arch in ("codeformer", "restoreformer"):
+            raise ValueError(f"{name} runs with PyTorch only (its ONNX export is not built yet): use --backend torch")
+        mode = card.extras.get("mode", "restore") if card is not None else "restore"
         if card is not None:
             size, zoom, trust = card.face_size, card.crop_zoom, card.trust
         else:  # a foreign checkpoint file (official layout): the architecture's size, the FFHQ template
@@ -183,6 +201,7 @@ class FaceRestorer:
             max_batch=max_batch,
             crop_zoom=zoom,
             trust=trust,
+            mode=mode,
             settings=settings,
             upsampler=up,
             parser=parse_net,
@@ -230,12 +249,17 @@ class FaceRestorer:
     # Faces
 
     @torch.inference_mode()
-    def restore_faces(self, crops: np.ndarray, *, fidelity: float = 0.0) -> np.ndarray:
+    def _model_kwargs(self, w: float | None) -> dict[str, object]:
+        """The keywords this network's forward takes (:func:`~gfr_core.restore.results.model_kwargs`)."""
+        return model_kwargs(self._takes, mode=self.mode, name=self.name, fused=self.settings.fused, w=w)
+
+    def restore_faces(self, crops: np.ndarray, *, fidelity: float = 0.0, w: float | None = None) -> np.ndarray:
         """Run the model on aligned crops, in batches (no composition: the raw model output).
 
         Args:
             crops: (N,S,S,3) uint8 RGB, S = ``face_size``.
             fidelity: 0 is the model's output, 1 the input crop, linear in between.
+            w: CodeFormer's own fidelity weight (0: the codebook's face, 1: closest to the input; default 0.5).
 
         Returns:
             (N,S,S,3) uint8 RGB.
@@ -249,6 +273,7 @@ class FaceRestorer:
             raise ValueError(
                 f"crops must be (N,{self.face_size},{self.face_size},3) uint8 RGB in [0,255], got {crops.shape} {crops.dtype}"
             )
+        kw = self._model_kwargs(w)
         out = np.empty_like(crops)
         for i in range(0, len(crops), self.max_batch):
             x = from_uint8(crops[i : i + self.max_batch], self.device)
@@ -257,8 +282,11 @@ class FaceRestorer:
                 padded = min(self.max_batch, 1 << (n - 1).bit_length())
                 x = torch.cat([x, x.new_zeros(padded - n, *x.shape[1:])])
             with self.settings.autocast():
-                y = self._forward(self.settings.prepare_input(x), fused=self.settings.fused)
+                y = self._forward(self.settings.prepare_input(x), **kw)
             y, x = y[:n].float(), x[:n]
+            if self.mode == "inpaint":  # only what is painted pure white is filled; the rest stays the input's
+                hole = (x.sum(1, keepdim=True) == 3).to(y.dtype)
+                y = (1 - hole) * x + hole * y
             if f > 0:
                 y = (1 - f) * y + f * x
             out[i : i + self.max_batch] = to_uint8(y)
@@ -313,6 +341,7 @@ class FaceRestorer:
         background: Literal["lanczos", "bicubic", "upsampler"] = "bicubic",
         face_detail: bool | None = None,
         progress: Progress | None = None,
+        w: float | None = None,
     ) -> RestoreResult:
         """Restore every face of a photo and paste it back into the upscaled photo.
 
@@ -330,8 +359,18 @@ class FaceRestorer:
             face_detail: Take each face's detail above the restorer's resolution from the upsampler
                 (default: whenever there is one). Without it the detail is the background's.
             progress: Called as ``progress(done, total)`` while the upsampler works through its tiles.
+            w: CodeFormer's own fidelity weight (0: the codebook's face, 1: closest to the input; default
+                0.5); ``fidelity`` keeps its meaning beside it. Refused for the other models.
         """
         f = check_fidelity(fidelity)
+        code_w = w
+        self._model_kwargs(code_w)  # a bad w is refused before any work
+        if self.mode != "restore" and not aligned:
+            what = "colours an aligned grayscale face" if self.mode == "colorize" else "fills an aligned face"
+            raise ValueError(
+                f"{self.name} {what}, not a whole photo: give it a face crop as the official script does "
+                "(--aligned; in the app, 'Aligned face input')"
+            )
         upscale = check_upscale(upscale)
         check_image(image, "image")
         messages: list[str] = []
@@ -378,7 +417,7 @@ class FaceRestorer:
         if not faces_in:
             messages.append("no face found: the photo was only upscaled")
         else:
-            restored = self.restore_faces(np.stack([c for _, c, _ in faces_in]))
+            restored = self.restore_faces(np.stack([c for _, c, _ in faces_in]), w=code_w)
             faces = [FaceResult(d.box, d.landmarks, d.score, m, c, r) for (d, c, m), r in zip(faces_in, restored)]
             if f < 1.0:
                 masks = self.face_masks(faces)
@@ -409,22 +448,7 @@ class FaceRestorer:
         A parse that finds less than a quarter of the template's face area (a failed parse: a profile, an
         occluded face) falls back to the face-region mask, with a warning.
         """
-        fallback = face_region_mask(self.face_size, self.crop_zoom)
-        if self.parser is None or not faces:
-            return [fallback] * len(faces)
-        p = int(self.parser.config.size)
-        masks = []
-        for i in range(0, len(faces), 4):  # a 512 px parse holds ~0.1 GB of activations per face
-            crops = np.stack([cv2.resize(f.restored, (p, p), interpolation=cv2.INTER_CUBIC) for f in faces[i : i + 4]])
-            with torch.inference_mode():
-                logits = self.parser(from_uint8(crops, self.device))[0]
-            for labels in logits.argmax(1).cpu().numpy():
-                m = parsing_face_mask(labels, FACE_LABELS, out_size=self.face_size)
-                if float(m.mean()) < 0.25 * float(fallback.mean()):
-                    log.warning("face parsing found almost no face; using the template mask for this face")
-                    m = fallback
-                masks.append(m)
-        return masks
+        return parsed_face_masks(self.parser, faces, face_size=self.face_size, crop_zoom=self.crop_zoom)
 
     def add_face_detail(
         self,

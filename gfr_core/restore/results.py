@@ -9,7 +9,15 @@ import numpy as np
 
 from ..io.image import LoadedImage
 
-__all__ = ["DEFAULT_FIDELITY", "FaceResult", "RestoreResult", "check_fidelity", "check_image", "check_upscale"]
+__all__ = [
+    "DEFAULT_FIDELITY",
+    "FaceResult",
+    "RestoreResult",
+    "check_fidelity",
+    "check_image",
+    "check_upscale",
+    "model_kwargs",
+]
 
 DEFAULT_FIDELITY = 0.0
 """The full restoration (chosen from measurement on real photographs: benchmarks/PHOTOS.md)."""
@@ -60,3 +68,23 @@ def check_image(image: object, what: str) -> None:
     """``ValueError`` unless ``image`` is an array or a :class:`~gfr_core.io.image.LoadedImage`."""
     if not isinstance(image, (np.ndarray, LoadedImage)):
         raise ValueError(f"{what} must be an (H,W,3) uint8 RGB numpy array, got {type(image).__name__}")
+
+
+def model_kwargs(takes: set[str], *, mode: str, name: str, fused: bool, w: float | None) -> dict[str, object]:
+    """The keywords a restorer's forward is called with, from the parameters it ``takes``: ``fused`` (the GAN
+    priors' modulated convs), and CodeFormer's ``w`` and ``adain``: its ``mode``'s (colourisation 0 with
+    AdaIN, inpainting 1 without), else ``w`` (0.5 by default, as released). A ``w`` for a model without one,
+    or out of [0, 1], is a ``ValueError``."""
+    kw: dict[str, object] = {"fused": fused} if "fused" in takes else {}
+    if "w" not in takes:
+        if w is not None:
+            raise ValueError(f"w is CodeFormer's fidelity weight; {name} has none (use fidelity)")
+        return kw
+    if mode != "restore":
+        if w is not None:
+            raise ValueError(f"{name} runs at its own w ({'0' if mode == 'colorize' else '1'}); leave w out")
+        return kw | ({"w": 0.0, "adain": True} if mode == "colorize" else {"w": 1.0, "adain": False})
+    w = 0.5 if w is None else float(w)
+    if not 0 <= w <= 1:
+        raise ValueError(f"w must be in [0, 1] (0: the codebook's face, 1: closest to the input), got {w}")
+    return kw | {"w": w, "adain": True}

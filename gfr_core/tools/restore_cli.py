@@ -16,7 +16,7 @@ from ..hub.registry import BEST_MODEL, DEFAULT_MODEL
 from ..io.image import IMAGE_SUFFIXES
 from ..jobs import INPUT, Job, UserError, job_error, load_restorer, restore_clip_job, restore_photo_job, unique_output
 from ..video.io import VIDEO_SUFFIXES
-from .options import whole
+from .options import number, whole
 
 MEDIA_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
@@ -271,6 +271,13 @@ def add_restore_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=0.0,
         help="0 = full restoration (default), 1 = the input upscaled, no face changed; linear in between",
+    )
+    p.add_argument(
+        "--w",
+        type=number(0, 1),
+        default=None,
+        help="CodeFormer's own fidelity weight: 0 the codebook's face, 1 closest to the input (default 0.5); "
+        "--fidelity keeps its meaning beside it",
     )
     p.add_argument("--only-center-face", action="store_true", help="restore only the most central face")
     p.add_argument("--aligned", action="store_true", help="inputs are aligned face crops (skip detection)")

@@ -55,6 +55,7 @@ def restore_video(
     progress: Callable[[int, int], None] | None = None,
     on_frame: Callable[[int, RestoreResult], None] | None = None,
     chroma: str = "444",
+    w: float | None = None,
 ) -> VideoResult:
     """Restore ``src`` into ``dst`` (MP4, H.264, the input's sound and timestamps).
 
@@ -72,6 +73,7 @@ def restore_video(
             and transforms used: what the steadiness benchmark measures).
         chroma: "444" (full colour resolution, the default: never below the bicubic upscale for colour
             subsampling) or "420" (for phones and QuickTime) (:class:`~gfr_core.video.io.VideoWriter`).
+        w: CodeFormer's own fidelity weight, as for photos.
     """
     info: VideoInfo = probe_video(src)
     dst = Path(dst)
@@ -111,7 +113,7 @@ def restore_video(
         dets = smooth_detections(
             window, index, sigma=sigma if temporal else 0.0, max_gap=max(10, 2 * detect_every), hold=detect_every
         )
-        res = restorer(rgb, upscale=upscale, fidelity=fidelity, detections=dets)
+        res = restorer(rgb, upscale=upscale, fidelity=fidelity, detections=dets, w=w)
         image = res.image[:out_h, :out_w]
         if image.shape[:2] != (out_h, out_w):  # rounding of the upscale: pad the last row / column
             image = np.pad(image, ((0, out_h - image.shape[0]), (0, out_w - image.shape[1]), (0, 0)), mode="edge")

@@ -1,7 +1,8 @@
 """CodeFormer: a transformer over a VQGAN codebook of faces, with controllable fusion (network, config,
-converters; cards come with the pipeline's support)."""
+converters, cards)."""
 
 from ..family import Family
+from .cards import CARDS
 from .config import CodeFormerConfig, VQGANConfig
 from .convert import CONVERTERS, from_official, vqgan_from_official
 from .network import CodeFormer, VQAutoEncoder
@@ -12,7 +13,7 @@ FAMILY = Family(
     config=CodeFormerConfig,
     task="restore",
     converters=CONVERTERS,
-    cards=(),
+    cards=CARDS,
     from_official=from_official,
 )
 

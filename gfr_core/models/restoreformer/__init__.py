@@ -1,7 +1,8 @@
 """RestoreFormer and RestoreFormer++: a codebook prior queried by cross-attention (network, config,
-converters; cards come with the pipeline's support)."""
+converters, cards)."""
 
 from ..family import Family
+from .cards import CARDS
 from .config import RestoreFormerConfig
 from .convert import CONVERTERS, from_official
 from .network import RestoreFormer
@@ -12,7 +13,7 @@ FAMILY = Family(
     config=RestoreFormerConfig,
     task="restore",
     converters=CONVERTERS,
-    cards=(),
+    cards=CARDS,
     from_official=from_official,
 )
 
