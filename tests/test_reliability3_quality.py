@@ -85,19 +85,23 @@ def test_the_perfect_64px_restorer_keeps_at_least_the_official_paste_and_embedde
     assert min(f.model_gain for f in faces) >= -0.01, sorted(f.model_gain for f in faces)[:3]
 
 
-def test_a_sharp_face_larger_than_the_model_is_left_as_sharp_as_bicubic():
-    """#41.41: a 64 px model on a 60 px face of a good JPEG at upscale 1 smoothed it (Laplacian x0.5-0.8)."""
+@pytest.mark.parametrize(
+    ("name", "px", "quality"), [("obama3.jpg", 60, 70), ("biden.jpg", 55, 90), ("obama.jpg", 45, 50)]
+)
+def test_a_jpeg_face_keeps_its_edges(name, px, quality):
+    """#41.41: a 64 px model on a 45-70 px face of a JPEG at upscale 1 smoothed it (Laplacian x0.5-0.8 of
+    bicubic, and up to -2.3 dB on a good JPEG); its edges are now kept (x0.9 at least)."""
     import cv2
 
     from gfr_core.metrics.photo import Degradation, evaluate_photos
 
-    photo = read_image(PHOTOS / "obama3.jpg").rgb
+    photo = read_image(PHOTOS / name).rgb
     size = detect_faces(photo)[0].size
-    small = cv2.resize(photo, None, fx=60 / size, fy=60 / size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(photo, None, fx=px / size, fy=px / size, interpolation=cv2.INTER_AREA)
     r = FaceRestorer.from_pretrained("embedded")
-    scores = evaluate_photos(r, [small], ["obama3"], degradations=(Degradation("x1-q70", 1, 70),))
+    scores = evaluate_photos(r, [small], [name], degradations=(Degradation(f"x1-q{quality}", 1, quality),))
     (face,) = scores[0].faces
-    assert face.sharpness_ratio >= 0.9 and face.psnr_gain >= -0.05, face
+    assert face.sharpness_ratio >= 0.9 and face.psnr_gain >= -0.1, face
 
 
 def test_a_user_network_is_protected_unless_trusted():

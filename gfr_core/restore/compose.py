@@ -36,6 +36,7 @@ __all__ = [
     "face_notes",
     "fine_detail_change",
     "is_grayscale",
+    "keep_detail",
     "to_grayscale",
 ]
 
@@ -243,3 +244,48 @@ def _lowpass(img: np.ndarray, box: tuple[int, int, int, int], sigma: float) -> n
     a0, b0, a1, b1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
     blurred = cv2.GaussianBlur(img[b0:b1, a0:a1], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     return blurred[y0 - b0 : y1 - b0, x0 - a0 : x1 - a0]
+
+
+def keep_detail(
+    before: np.ndarray,
+    after: np.ndarray,
+    faces: Sequence[Any],
+    masks: Sequence[np.ndarray],
+    *,
+    upscale: float,
+    floor: float,
+) -> np.ndarray:
+    """``after`` with, in each face whose fine detail (the variance of the luma's Laplacian inside its
+    ``mask``, warped to the photo) fell below ``floor`` times ``before``'s, just enough of ``before``'s fine detail (finer than
+    a Gaussian of one output pixel) put back to reach that floor: a protected model may remove blocks and
+    noise, but not the photo's edges. (H,W,3) uint8 in, (H,W,3) uint8 out; ``before`` is the upscaled photo."""
+    out = after
+    h, w = after.shape[:2]
+
+    def lap(img: np.ndarray) -> np.ndarray:
+        luma = img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
+        return cv2.Laplacian(np.ascontiguousarray(luma), cv2.CV_32F)
+
+    for face, mask in zip(faces, masks, strict=True):
+        placed = warp_mask(mask, face.affine, upscale=upscale, shape=(h, w))
+        if placed is None:
+            continue
+        (x0, y0, x1, y1), m = placed
+        inner = m > 0.5  # the face itself, not its surroundings
+        if inner.sum() < 64:
+            continue
+        b, a = before[y0:y1, x0:x1].astype(np.float32), out[y0:y1, x0:x1].astype(np.float32)
+        fine = (b - _blur(b, 1.0)) - (a - _blur(a, 1.0))
+        lb, la, lf = (lap(t)[inner] for t in (b, a, fine))
+        la, lf = la - la.mean(), lf - lf.mean()
+        goal, have = floor * float(lb.var()), float(la.var())
+        if have >= goal or not lf.any():
+            continue
+        # var(la + k lf) = have + 2k cov + k^2 var(lf): the smallest k in [0, 1] that reaches the goal
+        va, cov = float((lf * lf).mean()), float((la * lf).mean())
+        disc = cov * cov - va * (have - goal)
+        k = 1.0 if disc < 0 else float(np.clip((-cov + np.sqrt(disc)) / va, 0.0, 1.0))
+        if out is after:
+            out = after.copy()
+        out[y0:y1, x0:x1] = np.clip(np.round(a + k * fine), 0, 255).astype(np.uint8)
+    return out

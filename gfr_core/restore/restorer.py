@@ -43,7 +43,7 @@ from ..face import (
 )
 from ..io.image import LoadedImage, prepare_array, restore_mode
 from ..io.tensor import from_uint8, to_uint8
-from .compose import Composition, compose_faces, face_notes, is_grayscale, to_grayscale
+from .compose import Composition, compose_faces, face_notes, is_grayscale, keep_detail, to_grayscale
 from .masks import parsed_face_masks
 from .results import (
     DEFAULT_FIDELITY,
@@ -425,6 +425,8 @@ class FaceRestorer:
                 if face_detail and background != "upsampler":
                     canvas = self.add_face_detail(canvas, rgb, faces, strength=1.0 - f, masks=masks, progress=progress)
                 canvas = self.compose(canvas, faces, strength=1.0 - f, upscale=out_w / w, masks=masks)
+                if self.composition.trust < 1:  # a protected model never takes the photo's edges away
+                    canvas = keep_detail(base, canvas, faces, masks, upscale=out_w / w, floor=0.92)
                 messages += self.face_notes(faces, base, canvas, upscale=out_w / w)
             else:
                 messages.append(f"fidelity 1: the {len(faces)} face(s) were left as the upscaled photo")
