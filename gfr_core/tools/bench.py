@@ -139,7 +139,7 @@ def bench_model(
 
     _reset_peak_rss()
     if dev.type == "cuda":
-        torch.cuda.reset_peak_memoryper_face_stats(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
     base_times = time_calls(baseline, dev, warmup=warmup, repeats=repeats)
     base = per_face_stats(base_times, 1, gflops, peak)
     base["peak_mem_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else rss_mb()
@@ -184,7 +184,7 @@ def bench_model(
 
     _reset_peak_rss()
     if dev.type == "cuda":
-        torch.cuda.reset_peak_memoryper_face_stats(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
     got = torch.cat(optimized_batches()).float()  # the first call includes compilation when enabled
     sync(dev)
     compile_s = time.perf_counter() - t_opt0

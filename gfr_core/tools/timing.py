@@ -69,7 +69,7 @@ def per_face_stats(times: list[float], faces: int, gflops: float, peak: float) -
 
 def device_name(dev: torch.device) -> str:
     if dev.type == "cuda":
-        return torch.cuda.getdevice_name(dev)
+        return torch.cuda.get_device_name(dev)
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
