@@ -19,6 +19,7 @@ its peak RSS.
 
 from __future__ import annotations
 
+import inspect
 import json
 import statistics
 import time
@@ -30,8 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..hub import build_model, get_card
+from ..hub import get_card
+from ..hub.registry import family
 from ..models import GFPGAN
+from ..models.family import config_from_dict, config_to_dict
 from ..restore import InferenceSettings, memory_reuse_enabled, optimize_for_inference, reuse_freed_memory
 from .timing import device_name, per_face_stats, rss_mb, run_child, sync, time_calls
 
@@ -91,12 +94,17 @@ def _seeded_model(name: str, face_size: int | None, dev: torch.device) -> tuple[
     """(network with seed-0 random weights, its config, its resolution) for a registered model's
     architecture, optionally at another resolution (short runs)."""
     card = get_card(name)
-    config = dict(card.config)
+    fam = family(card.arch)
+    config = config_to_dict(config_from_dict(fam.config, card.config))  # every field, defaults included
+    key = next(k for k in ("out_size", "size", "resolution", "img_size") if k in config)  # the family's side
     if face_size is not None:
-        config["out_size" if "out_size" in config else "size"] = face_size
+        config[key] = face_size
+        if "connect_list" in config:  # CodeFormer fuses at sides its smaller levels still have
+            sides = {face_size >> i for i in range(len(config["ch_mult"]))}
+            config["connect_list"] = [s for s in config["connect_list"] if int(s) in sides]
     torch.manual_seed(0)
-    model = type(build_model(card))(**config).eval().requires_grad_(False).to(dev)
-    return model, config, int(config.get("out_size", config.get("size")))
+    model = fam.network(**config).eval().requires_grad_(False).to(dev)
+    return model, config, int(config[key])
 
 
 def bench_model(
@@ -169,13 +177,14 @@ def bench_model(
         else []
     )
     t_opt0 = time.perf_counter()
+    takes, fwd_kw = set(inspect.signature(model.forward).parameters), settings.forward_kwargs(is_gfpgan)
     fast = optimize_for_inference(model, settings)
     xb_opt = settings.prepare_input(xb)
 
     def optimized_batches() -> list[torch.Tensor]:  # all faces, ``opt_batch`` per forward (as FaceRestorer)
         with torch.inference_mode(), settings.autocast():
             return [
-                fast(xb_opt[i : i + opt_batch], **settings.forward_kwargs(is_gfpgan))
+                fast(xb_opt[i : i + opt_batch], **{k: v for k, v in fwd_kw.items() if k in takes})
                 for i in range(0, batch, opt_batch)
             ]
 
