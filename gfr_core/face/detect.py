@@ -195,7 +195,7 @@ def screen_detections(image: np.ndarray, dets: list[Detection]) -> tuple[list[De
             kept.append(d)
         else:
             why.append(reason)
-            log.info("rejected a detection at %s: %s", np.round(d.box).astype(int).tolist(), reason)
+            log.info("rejected a detection at %s: %s", np.round(d.box, 1).tolist(), reason)
     return kept, why
 
 

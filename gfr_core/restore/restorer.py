@@ -4,10 +4,8 @@
 between photos). Images enter and leave as RGB ``uint8`` arrays; gray and RGBA inputs keep their layout.
 
 **Composition.** A trusted model (its card's ``trust``: the released checkpoints) replaces each face it
-restores; a protected one (the bundled 64 px models, a network of unknown quality) only where its crop
-resolves the output, and elsewhere adds its change band-limited to its own resolution, its coarse colour
-removed, so that it never makes a large face blurrier than the background's upscale
-(:mod:`gfr_core.restore.compose`).
+restores; a protected one (the bundled 64 px models) only where its crop resolves the output, elsewhere
+adding its change band-limited to its resolution, and keeps the photo's edges (:mod:`.compose`).
 
 **Upsampler.** With an x4 network (Real-ESRGAN), the detail of each face that lands larger than the
 restorer's crop comes from the network's upscale of the photo instead of bicubic (``face_detail``), and
