@@ -256,9 +256,10 @@ def keep_detail(
     floor: float,
 ) -> np.ndarray:
     """``after`` with, in each face whose fine detail (the variance of the luma's Laplacian inside its
-    ``mask``, warped to the photo) fell below ``floor`` times ``before``'s, just enough of ``before``'s fine detail (finer than
-    a Gaussian of one output pixel) put back to reach that floor: a protected model may remove blocks and
-    noise, but not the photo's edges. (H,W,3) uint8 in, (H,W,3) uint8 out; ``before`` is the upscaled photo."""
+    ``mask``, warped to the photo) fell below ``floor`` times ``before``'s, just enough of ``before``'s fine
+    detail (finer than a Gaussian of one output pixel) put back, inside the mask, to reach that floor: a
+    protected model may remove blocks and noise, but not the photo's edges. (H,W,3) uint8 in and out;
+    ``before`` is the upscaled photo."""
     out = after
     h, w = after.shape[:2]
 
@@ -287,5 +288,5 @@ def keep_detail(
         k = 1.0 if disc < 0 else float(np.clip((-cov + np.sqrt(disc)) / va, 0.0, 1.0))
         if out is after:
             out = after.copy()
-        out[y0:y1, x0:x1] = np.clip(np.round(a + k * fine), 0, 255).astype(np.uint8)
+        out[y0:y1, x0:x1] = np.clip(np.round(a + k * m[..., None] * fine), 0, 255).astype(np.uint8)
     return out
