@@ -113,7 +113,8 @@ def restore_video(
         dets = smooth_detections(
             window, index, sigma=sigma if temporal else 0.0, max_gap=max(10, 2 * detect_every), hold=detect_every
         )
-        res = restorer(rgb, upscale=upscale, fidelity=fidelity, detections=dets, w=w)
+        extra = {} if w is None else {"w": w}  # CodeFormer's weight, only when asked: any restorer-like callable works
+        res = restorer(rgb, upscale=upscale, fidelity=fidelity, detections=dets, **extra)
         image = res.image[:out_h, :out_w]
         if image.shape[:2] != (out_h, out_w):  # rounding of the upscale: pad the last row / column
             image = np.pad(image, ((0, out_h - image.shape[0]), (0, out_w - image.shape[1]), (0, 0)), mode="edge")
