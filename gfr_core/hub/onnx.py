@@ -13,6 +13,7 @@ layout and the license; :func:`onnx_file` exports once per checkpoint digest int
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import logging
 import os
@@ -225,7 +226,17 @@ def onnx_file(name_or_path: str | Path) -> Path:
 
 def _external_data(path: Path) -> bool:
     """Whether an ``.onnx`` file keeps any tensor in another file (gfr's exports are self-contained, so such a
-    file is not gfr's; its external data could point anywhere). Reads the graph only, no external file."""
+    file is not gfr's; its external data could point anywhere). Reads the graph only, no external file; once
+    per version of the file (:func:`onnx_file` and :func:`onnx_session` both ask)."""
+    try:
+        st = path.stat()
+    except OSError:  # no such file: ONNX Runtime says so when it opens it
+        return False
+    return _external_data_of(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _external_data_of(path: str, mtime_ns: int, size: int) -> bool:
     import onnx
     from onnx.external_data_helper import uses_external_data
 
