@@ -88,6 +88,12 @@ class VQDecoder(nn.Module):
         blocks += [group_norm(width), nn.Conv2d(width, 3, 3, padding=1)]
         self.blocks = nn.ModuleList(blocks)
 
+    def forward(self, x: Tensor) -> Tensor:
+        """Codes (B,emb_dim,s,s) -> (B,3,S,S), without fusion (CodeFormer's decode fuses between blocks)."""
+        for block in self.blocks:
+            x = block(x)
+        return x
+
 
 class VQAutoEncoder(nn.Module):
     """CodeFormer's stage-I VQGAN: (B,3,S,S) in [-1,1] -> its reconstruction through the nearest codes
@@ -122,9 +128,7 @@ class VQAutoEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         z, _ = self.encoder(x)
         z_q, _, _ = self.quantize(z)
-        for block in self.generator.blocks:
-            z_q = block(z_q)
-        return z_q
+        return self.generator(z_q)
 
 
 class TransformerLayer(nn.Module):
